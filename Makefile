@@ -1,0 +1,53 @@
+# Orgkit: `make run` to try it, `make test` to run the whole suite.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app app
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
+PYTEST_ARGS ?=
+
+.PHONY: run test test-postgres test-sqlite install install-dev migrate demo clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+
+## run: install, migrate, offer demo data, start the worker (when Redis answers) and the web app.
+run: migrate
+	$(FLASK) demo offer
+	@if $(PY) -c "import redis,os,sys; sys.exit(0 if redis.Redis.from_url(os.environ.get('REDIS_URL','redis://127.0.0.1:6379/0')).ping() else 1)" 2>/dev/null; then \
+		echo "Redis is up: starting the worker (python worker.py)."; \
+		$(PY) worker.py & WORKER=$$!; trap "kill $$WORKER 2>/dev/null" EXIT INT TERM; \
+		echo "Orgkit is running at http://127.0.0.1:5000"; \
+		$(FLASK) run --host 127.0.0.1 --port 5000; \
+	else \
+		echo "Redis is not reachable: jobs will run inside the web process after each commit."; \
+		echo "Orgkit is running at http://127.0.0.1:5000"; \
+		$(FLASK) run --host 127.0.0.1 --port 5000; \
+	fi
+
+## test: the whole suite on PostgreSQL, then on SQLite. pytest exiting 5 (no tests) fails the run.
+test: test-postgres test-sqlite
+
+test-postgres: install-dev
+	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-sqlite: install-dev
+	DATABASE_URL= REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance/*.db .pytest_cache

@@ -1,0 +1,173 @@
+"""Orgkit: create_app() builds the Flask app: config, extensions, blueprints, request hooks, CLI."""
+import importlib
+import logging
+import uuid
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+import htmx
+from config import Config
+from extensions import csrf, db, jobs, limiter, login_manager, migrate
+
+# Each module exposes `bp`, and may expose init_app(app) for error renderers and the like.
+BLUEPRINT_MODULES = [
+    "blueprints.auth",
+    "blueprints.workspaces",
+    "blueprints.orgs",
+]
+
+ERROR_TITLES = {
+    400: "Bad request",
+    403: "You can't do that here",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Too large",
+    422: "Check the form",
+    429: "Too many attempts",
+    500: "Something went wrong",
+}
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config or Config())
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+
+    db.init_app(app)
+    # Batch mode lets Alembic alter tables on SQLite (which has no ALTER COLUMN).
+    migrate.init_app(app, db, render_as_batch=True, directory=str(app.root_path) + "/migrations")
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+    jobs.init_app(app)
+    if not app.config["USE_REDIS_QUEUE"]:
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    limiter.init_app(app)
+
+    import models  # noqa: F401  every model registered before the first query
+
+    app.extensions["orgkit_error_renderers"] = []
+    for module_name in BLUEPRINT_MODULES:
+        module = importlib.import_module(module_name)
+        app.register_blueprint(module.bp)
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+
+    _register_request_hooks(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+    import cli
+    cli.register(app)
+    return app
+
+
+def register_error_renderer(app, path_prefix, renderer):
+    """Machine interfaces (SCIM, JSON API) answer errors in their own format under their prefix."""
+    app.extensions["orgkit_error_renderers"].append((path_prefix, renderer))
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    from models import User
+    from models.base import parse_uuid
+
+    raw_id, _, epoch = user_id.partition(":")
+    user = db.session.get(User, parse_uuid(raw_id)) if parse_uuid(raw_id) else None
+    # A session from before the last "log out everywhere" carries an old epoch and loads nobody.
+    if user is None or str(user.session_epoch) != epoch or user.is_deactivated:
+        return None
+    return user
+
+
+def _register_request_hooks(app):
+    @app.before_request
+    def assign_request_id():
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        # htmx runs under this policy: no inline scripts, no eval (htmx.config.allowEval is off).
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "form-action 'self' https:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        headers["X-Request-ID"] = g.get("request_id", "")
+        return htmx.add_vary(response)
+
+    @app.teardown_request
+    def rollback_unfinished(exc):
+        # Nothing half-written: a request that failed leaves its transaction rolled back.
+        if exc is not None:
+            db.session.rollback()
+
+
+def _register_error_handlers(app):
+    def render_error(status, description=None):
+        for prefix, renderer in app.extensions["orgkit_error_renderers"]:
+            if request.path.startswith(prefix):
+                return renderer(status, description)
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(error={"code": status, "message": description or ERROR_TITLES.get(status, "Error")}), status
+        return render_template(
+            "errors/error.html", status=status, title=ERROR_TITLES.get(status, "Error"), description=description
+        ), status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        db.session.rollback()
+        description = exc.description if exc.code not in (404, 500) else None
+        if exc.code == 429:
+            response = render_error(429, "Too many attempts. Wait a moment and try again.")
+            response = app.make_response(response)
+            if getattr(exc, "retry_after", None) is None:
+                response.headers.setdefault("Retry-After", "60")
+            return response
+        return render_error(exc.code or 500, description)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        db.session.rollback()
+        return render_error(400, "The form expired or was sent from another site. Reload the page and try again.")
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc):
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500)
+
+
+def _register_template_helpers(app):
+    from navigation import org_nav, user_menu
+    from permissions import ROLE_DESCRIPTIONS, ROLE_LABELS
+    from tenancy import can, current_membership, current_org, user_workspaces
+
+    @app.context_processor
+    def inject():
+        return {
+            "current_org": current_org if g.get("org") is not None else None,
+            "current_membership": current_membership if g.get("membership") is not None else None,
+            "can": can,
+            "ROLE_LABELS": ROLE_LABELS,
+            "ROLE_DESCRIPTIONS": ROLE_DESCRIPTIONS,
+            "org_nav": org_nav,
+            "user_menu": user_menu,
+            "user_workspaces": user_workspaces,
+            "url_exists": lambda endpoint: endpoint in app.view_functions,
+        }
+
+    @app.template_filter("when")
+    def format_when(value):
+        if value is None:
+            return "—"
+        return value.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("workspaces", __name__, url_prefix="/app")
+
+from blueprints.workspaces import routes  # noqa: E402,F401

@@ -1,0 +1,90 @@
+"""Settings, each read from the environment with a default that works for a local run.
+
+The README's settings table is generated from SETTINGS below, so a new setting is documented where
+it is declared.
+"""
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# (environment variable, default, description). The one list of every setting.
+SETTINGS = [
+    ("SECRET_KEY", "dev-insecure-change-me", "Signs sessions, CSRF tokens and emailed links. Set a long random value in production."),
+    ("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'orgkit.db'}", "SQLAlchemy URL. PostgreSQL in production (postgresql+psycopg://...)."),
+    ("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for the job queues and rate limits. When unreachable, jobs run in-process after the commit."),
+    ("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "The URL users and IdPs reach Orgkit at; used in emails, SAML and SCIM URLs."),
+    ("ENCRYPTION_KEY", "", "Fernet key for secrets stored encrypted (webhook secrets, SAML SP key). Derived from SECRET_KEY when empty."),
+    ("SMTP_HOST", "", "SMTP server. When empty, emails are written to the log with their links."),
+    ("SMTP_PORT", "25", "SMTP port."),
+    ("SMTP_USERNAME", "", "SMTP user name (optional)."),
+    ("SMTP_PASSWORD", "", "SMTP password (optional)."),
+    ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
+    ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
+    ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
+    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Login attempts allowed per client IP."),
+    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Login attempts allowed per account (email)."),
+    ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
+    ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
+    ("LOG_LEVEL", "INFO", "Logging level."),
+]
+
+
+def _env(name, default):
+    return os.environ.get(name, default)
+
+
+def _bool(value):
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    def __init__(self):
+        for name, default, _ in SETTINGS:
+            setattr(self, name, _env(name, default))
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(self.DATABASE_URL)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SMTP_PORT = int(self.SMTP_PORT)
+        self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)
+        self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
+        self.SESSION_COOKIE_HTTPONLY = True
+        # Lax, not Strict: links from emails must arrive logged in. The SAML ACS POST is cross-site
+        # and so arrives without this cookie; SSO keeps its state server-side (see services/saml.py).
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
+        self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.RATELIMIT_STRATEGY = "moving-window"
+        # Jobs run on Redis queues when True; in-process after commit when False. None = probe Redis.
+        self.USE_REDIS_QUEUE = None
+        self.TESTING = False
+
+
+class TestConfig(Config):
+    """Used by the test suite: DATABASE_URL and REDIS_URL still come from the environment."""
+
+    def __init__(self, **overrides):
+        os.environ.setdefault("DATABASE_URL", "sqlite://")
+        super().__init__()
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret-key"
+        self.WTF_CSRF_ENABLED = False
+        self.USE_REDIS_QUEUE = True
+        self.SERVER_NAME = None
+        self.PUBLIC_BASE_URL = "http://localhost"
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+
+def _normalise_db_url(url):
+    # Heroku-style postgres:// URLs and plain postgresql:// use psycopg 3, which is what we install.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url

@@ -1,0 +1,132 @@
+"""Extensions created without an app and bound in create_app(); the Redis connection and job queues.
+
+Jobs are enqueued only after the commit that produced their rows (STYLE.md example 6): services call
+enqueue_after_commit(), which parks the job on the session; the SQLAlchemy after_commit hook hands it to
+RQ, or, when Redis is not in use, to an in-process runner so a one-command local run still delivers.
+"""
+import logging
+import queue
+import threading
+
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from redis import Redis
+from rq import Queue
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import DeclarativeBase, Session
+
+log = logging.getLogger(__name__)
+
+# Named constraints so Alembic migrations are stable on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+QUEUE_NAMES = ("default", "email", "webhooks")
+
+
+class Jobs:
+    """The app's job dispatcher: RQ queues on Redis, or an in-process thread without Redis."""
+
+    def __init__(self):
+        self.app = None
+        self.redis = None
+        self.queues = {}
+        self._local = None
+
+    def init_app(self, app):
+        self.app = app
+        self.redis = Redis.from_url(app.config["REDIS_URL"])
+        use_redis = app.config.get("USE_REDIS_QUEUE")
+        if use_redis is None:
+            use_redis = redis_reachable(self.redis)
+        app.config["USE_REDIS_QUEUE"] = use_redis
+        if use_redis:
+            self.queues = {name: Queue(name, connection=self.redis) for name in QUEUE_NAMES}
+        else:
+            log.warning("Redis unreachable at %s: jobs run in-process after each commit", app.config["REDIS_URL"])
+            self._local = _InProcessRunner(app)
+        app.extensions["orgkit_jobs"] = self
+
+    def enqueue(self, queue_name, func, *args, job_id=None, **kwargs):
+        if self._local is not None:
+            self._local.submit(func, args, kwargs)
+            return None
+        return self.queues[queue_name].enqueue(
+            func, *args, job_id=job_id, failure_ttl=86400, result_ttl=300, **kwargs
+        )
+
+
+jobs = Jobs()
+
+
+def redis_reachable(conn):
+    try:
+        return bool(conn.ping())
+    except Exception:  # any connection error means "not reachable"; the caller falls back
+        return False
+
+
+def enqueue_after_commit(queue_name, func, *args, job_id=None):
+    """Enqueue func(*args) once the current transaction commits; drop it if it rolls back."""
+    db.session.info.setdefault("pending_jobs", []).append((queue_name, func, args, job_id))
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_pending_jobs(session):
+    pending = session.info.pop("pending_jobs", [])
+    for queue_name, func, args, job_id in pending:
+        try:
+            jobs.enqueue(queue_name, func, *args, job_id=job_id)
+        except Exception:
+            # Redis down between commit and enqueue: the rows are committed and the periodic sweeper
+            # (worker.py) picks them up later, so the request still succeeds (DESIGN.md section 6).
+            log.exception("enqueue of %s failed; the sweeper will retry it", getattr(func, "__name__", func))
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_jobs(session):
+    session.info.pop("pending_jobs", None)
+
+
+class _InProcessRunner:
+    """Runs jobs one at a time on a daemon thread, each inside an app context (no-Redis local mode)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.q = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="orgkit-jobs", daemon=True)
+        self.thread.start()
+
+    def submit(self, func, args, kwargs):
+        self.q.put((func, args, kwargs))
+
+    def _run(self):
+        while True:
+            func, args, kwargs = self.q.get()
+            with self.app.app_context():
+                try:
+                    func(*args, **kwargs)
+                except Exception:
+                    log.exception("in-process job %s failed", getattr(func, "__name__", func))
+                finally:
+                    db.session.remove()

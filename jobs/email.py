@@ -1,0 +1,22 @@
+import logging
+import smtplib
+
+from extensions import db
+from models import OutboundEmail, parse_uuid
+from services import mail
+
+log = logging.getLogger("orgkit.jobs.email")
+
+
+def deliver_email(email_id):
+    """Send one queued email. On SMTP failure the retry time is committed and the sweeper resends."""
+    email = db.session.get(OutboundEmail, parse_uuid(email_id), with_for_update=True)
+    if email is None or email.status != "pending":
+        return  # already sent by an earlier run of this job, or gone
+    try:
+        mail.send_now(email)
+    except (OSError, smtplib.SMTPException):
+        db.session.commit()  # keep attempts and next_attempt_at; the sweeper tries again when due
+        log.warning("email %s not sent (attempt %s): %s", email.id, email.attempts, email.last_error)
+        return
+    db.session.commit()

@@ -1,0 +1,35 @@
+"""The periodic sweeper (DESIGN.md section 6): the database is the source of truth for outbound work,
+so every so often anything due or stuck is put back on the queue. A worker crash, a Redis flush or a
+crash between commit and enqueue delays work but never loses it."""
+import logging
+
+from extensions import db, jobs
+from services import mail
+
+log = logging.getLogger("orgkit.sweeper")
+
+
+def sweep_emails():
+    from jobs.email import deliver_email
+    ids = mail.due_emails()
+    for email_id in ids:
+        # A stable job id per email: the job is idempotent, so a duplicate run sends nothing twice.
+        jobs.enqueue("email", deliver_email, str(email_id), job_id=f"email-sweep-{email_id}")
+    return len(ids)
+
+
+# Every sweep function, run in order by sweep_all(). Features add theirs here.
+SWEEPS = [sweep_emails]
+
+
+def sweep_all():
+    counts = {}
+    for sweep in SWEEPS:
+        try:
+            counts[sweep.__name__] = sweep()
+        except Exception:
+            log.exception("sweep %s failed", sweep.__name__)
+            db.session.rollback()
+        finally:
+            db.session.remove()
+    return counts

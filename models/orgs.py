@@ -1,0 +1,82 @@
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, Uuid, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import CreatedAt, OrgScoped, UTCDateTime, UUIDPrimaryKey
+
+
+class OrgStatus(str, enum.Enum):
+    active = "active"
+    suspended = "suspended"  # read-only: every change is refused, a banner says why
+
+
+class Role(str, enum.Enum):
+    owner = "owner"
+    admin = "admin"
+    member = "member"
+    viewer = "viewer"
+
+
+class Organization(UUIDPrimaryKey, CreatedAt, db.Model):
+    __tablename__ = "organizations"
+
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    slug: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
+    status: Mapped[OrgStatus] = mapped_column(
+        Enum(OrgStatus, native_enum=False, length=20), nullable=False, default=OrgStatus.active
+    )
+
+    @property
+    def is_suspended(self):
+        return self.status == OrgStatus.suspended
+
+    @classmethod
+    def by_slug(cls, slug):
+        return db.session.scalar(select(cls).where(cls.slug == slug))
+
+    def __repr__(self):
+        return f"<Organization {self.slug}>"
+
+
+class Membership(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20), nullable=False)
+
+    user = relationship("User", lazy="joined", innerjoin=True)
+    org = relationship("Organization", lazy="joined", innerjoin=True)
+
+
+class Invitation(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
+    """An emailed invitation. Its link carries a signed token naming this row; accepting or revoking
+    sets a timestamp, so a link works once."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        # One pending invitation per (org, email); accepted and revoked ones may repeat.
+        Index(
+            "uq_invitations_pending_email", "org_id", "email", unique=True,
+            postgresql_where=db.text("accepted_at IS NULL AND revoked_at IS NULL"),
+            sqlite_where=db.text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
+    )
+
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20), nullable=False)
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    invited_by = relationship("User", lazy="joined")
+
+    @property
+    def is_pending(self):
+        return self.accepted_at is None and self.revoked_at is None

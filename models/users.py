@@ -1,0 +1,45 @@
+import uuid
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, Integer, String, Uuid, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.base import CreatedAt, UTCDateTime, UUIDPrimaryKey
+
+
+class User(UUIDPrimaryKey, CreatedAt, UserMixin, db.Model):
+    __tablename__ = "users"
+
+    # Stored lower-cased: emails are unique regardless of case.
+    email: Mapped[str] = mapped_column(String(254), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    # NULL for users who only ever sign in through SSO.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Bumped to end every session of this user at once (logout everywhere, password change, SCIM
+    # deactivation). It is part of the Flask-Login id, so an old cookie no longer loads the user.
+    session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    is_deactivated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The org whose pages /app/settings/... lead to.
+    last_org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def is_active(self):
+        return not self.is_deactivated
+
+    def get_id(self):
+        return f"{self.id}:{self.session_epoch}"
+
+    @classmethod
+    def by_email(cls, email):
+        return db.session.scalar(db.select(cls).where(cls.email == normalise_email(email)))
+
+    def __repr__(self):
+        return f"<User {self.email}>"
+
+
+def normalise_email(email):
+    return (email or "").strip().lower()

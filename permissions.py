@@ -1,0 +1,47 @@
+"""Roles and what each may do: the one table every permission check reads (DESIGN.md section 3)."""
+from models.orgs import Role
+
+# permission -> the roles that hold it
+PERMISSIONS = {
+    "org.read": {Role.owner, Role.admin, Role.member, Role.viewer},
+    "org.manage": {Role.owner, Role.admin},        # rename, settings
+    "org.delete": {Role.owner},
+    "members.read": {Role.owner, Role.admin, Role.member, Role.viewer},
+    "members.manage": {Role.owner, Role.admin},    # change roles (not owner), remove members
+    "members.invite": {Role.owner, Role.admin},
+    "owners.manage": {Role.owner},                 # grant or remove ownership, invite owners
+    "audit.read": {Role.owner, Role.admin},
+    "sso.manage": {Role.owner, Role.admin},
+    "scim.manage": {Role.owner, Role.admin},
+    "api_keys.manage": {Role.owner, Role.admin},
+    "webhooks.manage": {Role.owner, Role.admin},
+}
+
+ROLE_LABELS = {
+    Role.owner: "Owner",
+    Role.admin: "Admin",
+    Role.member: "Member",
+    Role.viewer: "Viewer",
+}
+
+ROLE_DESCRIPTIONS = {
+    Role.owner: "Full control, including ownership, deleting the workspace and billing-level settings.",
+    Role.admin: "Manages members, invitations and every setting except ownership.",
+    Role.member: "Uses the workspace and sees its members.",
+    Role.viewer: "Read-only access.",
+}
+
+
+def role_can(role, permission):
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return Role(role) in PERMISSIONS[permission]
+
+
+def assignable_roles(actor_role):
+    """Roles an actor may give to someone else: only owners grant ownership."""
+    if role_can(actor_role, "owners.manage"):
+        return [Role.owner, Role.admin, Role.member, Role.viewer]
+    if role_can(actor_role, "members.manage"):
+        return [Role.admin, Role.member, Role.viewer]
+    return []

@@ -1,0 +1,14 @@
+"""What a request knows about who is acting, turned into the plain Actor that services take."""
+from flask import request
+from flask_login import current_user
+
+from services.events import Actor
+
+
+def client_ip():
+    # ProxyFix (configured in app.py from TRUSTED_PROXIES) has already applied X-Forwarded-For.
+    return request.remote_addr
+
+
+def current_actor():
+    return Actor.for_user(current_user, client_ip(), request.headers.get("User-Agent"))

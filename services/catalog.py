@@ -1,0 +1,81 @@
+"""The event catalog: every event type Orgkit emits, with its description, example payload, who is
+told about it and whether it is critical (cannot be switched off). The webhook event picker, the
+notification preference matrix, the audit filter and the catalog docs page are all generated from it.
+
+Recipients name groups that services.notifications resolves: "target_user" (the user the event is
+about), "actor", "inviter", "admins" (owners and admins), "owners".
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    description: str
+    example: dict
+    recipients: tuple = ()
+    critical: bool = False       # security events: notifications cannot be switched off
+    webhook: bool = True          # offered to webhook endpoints (user-only events are not)
+    group: str = field(default="")
+
+    def __post_init__(self):
+        object.__setattr__(self, "group", self.group or self.name.split(".")[0])
+
+
+_USER = {"id": "0b4e7c1e-6b1c-4f4e-9f59-2f1c7a1d2e3f", "email": "ada@example.com", "name": "Ada Lovelace"}
+_ORG = {"id": "6f1f2a8e-51b4-4d0e-8f43-0e5b9d3c2a10", "slug": "acme", "name": "Acme"}
+
+EVENT_TYPES = [
+    # Workspaces
+    EventType("org.created", "A workspace was created.", {"org": _ORG}, recipients=()),
+    EventType("org.updated", "A workspace's name or settings changed.",
+              {"org": _ORG, "changes": {"name": ["Acme", "Acme Inc"]}}, recipients=("admins",)),
+    EventType("org.deleted", "A workspace was deleted.", {"org": _ORG}, recipients=("admins",)),
+    # Members
+    EventType("member.added", "Someone joined the workspace.",
+              {"user": _USER, "role": "member"}, recipients=("target_user", "admins")),
+    EventType("member.role_changed", "A member's role changed.",
+              {"user": _USER, "role": "admin", "previous_role": "member"}, recipients=("target_user",)),
+    EventType("member.removed", "A member was removed from the workspace, or left it.",
+              {"user": _USER, "role": "member", "reason": "removed"}, recipients=("target_user", "admins")),
+    # Invitations
+    EventType("invitation.created", "Someone was invited to the workspace.",
+              {"invitation": {"id": "3c0f...", "email": "grace@example.com", "role": "member"}}, recipients=("inviter",)),
+    EventType("invitation.resent", "An invitation email was sent again.",
+              {"invitation": {"id": "3c0f...", "email": "grace@example.com", "role": "member"}}, recipients=()),
+    EventType("invitation.accepted", "An invitation was accepted.",
+              {"invitation": {"id": "3c0f...", "email": "grace@example.com", "role": "member"}, "user": _USER},
+              recipients=("inviter",)),
+    EventType("invitation.revoked", "An invitation was revoked before it was used.",
+              {"invitation": {"id": "3c0f...", "email": "grace@example.com", "role": "member"}}, recipients=("inviter",)),
+    EventType("invite_link.updated", "The workspace's shareable invite link was turned on, off or changed.",
+              {"enabled": True, "allowed_domains": ["example.com"], "role": "member"}, recipients=("admins",)),
+    # Account security: about one user, not an org; critical, so they cannot be switched off.
+    EventType("user.password_changed", "Your password was changed.", {"user": _USER},
+              recipients=("target_user",), critical=True, webhook=False),
+    EventType("user.password_reset", "Your password was reset from an emailed link.", {"user": _USER},
+              recipients=("target_user",), critical=True, webhook=False),
+    EventType("user.sessions_revoked", "All your sessions were signed out.", {"user": _USER},
+              recipients=("target_user",), critical=True, webhook=False),
+]
+
+CATALOG = {event_type.name: event_type for event_type in EVENT_TYPES}
+
+
+def get(name):
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise KeyError(f"event type {name!r} is not in the catalog (services/catalog.py)") from None
+
+
+def webhook_types():
+    return [t for t in EVENT_TYPES if t.webhook]
+
+
+def groups():
+    """Event types grouped for pickers and matrices: [(group, [EventType, ...]), ...] in catalog order."""
+    result = {}
+    for event_type in EVENT_TYPES:
+        result.setdefault(event_type.group, []).append(event_type)
+    return list(result.items())

@@ -1,0 +1,59 @@
+"""emit(): the one entry point for "something happened" (DESIGN.md section 5).
+
+Called by services inside the transaction of the change it describes. From the catalog entry it
+writes the audit event (always) and hands the event to the other outputs (webhook deliveries,
+notifications and their emails), which write rows in the same transaction and enqueue their work to
+run after the commit. So an event is either fully recorded or not at all.
+"""
+from dataclasses import dataclass
+
+from extensions import db
+from models import AuditEvent
+from services import catalog
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a user, an API key, a SCIM token, an IdP login or Orgkit itself."""
+
+    type: str
+    id: str | None
+    label: str
+    ip: str | None = None
+    user_agent: str | None = None
+    user_id: object = None  # the acting user's id, when a person is behind it (for notifications)
+
+    @classmethod
+    def for_user(cls, user, ip=None, user_agent=None):
+        return cls("user", str(user.id), user.email, ip, (user_agent or "")[:255] or None, user.id)
+
+
+SYSTEM = Actor("system", None, "Orgkit")
+
+
+def target(kind, obj_id, label):
+    return {"type": kind, "id": str(obj_id) if obj_id is not None else None, "label": label}
+
+
+def user_target(user):
+    return target("user", user.id, user.email)
+
+
+def emit(org, type, actor, targets=(), data=None):
+    """Record that something happened in org (None for user-level events). Returns the AuditEvent."""
+    event_type = catalog.get(type)
+    event = AuditEvent(
+        org_id=org.id if org is not None else None,
+        action=event_type.name,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        targets=list(targets),
+        data=data or {},
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+    )
+    db.session.add(event)
+    db.session.flush()
+    # Further outputs (webhook messages, notifications, emails) are called here, in this transaction.
+    return event

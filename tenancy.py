@@ -1,0 +1,128 @@
+"""current_org: resolved once per request; org blueprints and permission checks (DESIGN.md section 3).
+
+Browser pages of an org live under /app/o/<org_slug>/. org_blueprint() gives a blueprint whose URL
+processor pops org_slug, whose before_request loads the org and the caller's membership into g
+(404 for non-members, so other orgs' existence does not leak), and whose url_defaults put the slug
+back into every url_for.
+"""
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, g, request, session
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.local import LocalProxy
+
+from extensions import db, login_manager
+from models import Membership, Organization
+from permissions import role_can
+
+current_org = LocalProxy(lambda: g.get("org"))
+current_membership = LocalProxy(lambda: g.get("membership"))
+
+ORG_PREFIX = "/app/o/<org_slug>"
+
+
+def org_blueprint(name, import_name, url_prefix=""):
+    """A blueprint whose every route is an org page at /app/o/<org_slug><url_prefix>/..."""
+    bp = Blueprint(name, import_name, url_prefix=ORG_PREFIX + url_prefix)
+    bp.url_value_preprocessor(_pop_org_slug)
+    bp.url_defaults(_add_org_slug)
+    bp.before_request(_load_org_and_membership)
+    return bp
+
+
+def _pop_org_slug(endpoint, values):
+    g.org_slug = (values or {}).pop("org_slug", None)
+
+
+def _add_org_slug(endpoint, values):
+    if "org_slug" in values or g.get("org") is None:
+        return
+    if current_app.url_map.is_endpoint_expecting(endpoint, "org_slug"):
+        values["org_slug"] = g.org.slug
+
+
+def _load_org_and_membership():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    membership = db.session.scalar(
+        select(Membership)
+        .join(Organization, Organization.id == Membership.org_id)
+        .where(Organization.slug == g.org_slug, Membership.user_id == current_user.id)
+    )
+    if membership is None:
+        abort(404)
+    g.membership = membership
+    g.org = membership.org
+    # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
+    # writes nothing to the database.
+    session["last_org_slug"] = membership.org.slug
+
+
+def requires(permission):
+    """Declare the permission a route needs; 403 for members who lack it.
+
+    A suspended org is read-only: every unsafe method is refused whatever the role. The permission is
+    recorded on the view so the permission matrix test can read it from the URL map.
+    """
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            membership = g.get("membership")
+            if membership is None:
+                abort(404)
+            if not role_can(membership.role, permission):
+                abort(403)
+            if request.method not in ("GET", "HEAD", "OPTIONS") and membership.org.is_suspended:
+                abort(403, description="This workspace is suspended, so it is read-only.")
+            return view(*args, **kwargs)
+
+        wrapped.required_permission = permission
+        return wrapped
+
+    return decorator
+
+
+def user_page(view):
+    """A signed-in page outside any org (workspaces, inbox, account)."""
+    view = login_required(view)
+    view.required_permission = "login"
+    return view
+
+
+def public_page(view):
+    """A page anyone may open (login, sign-up, invitation links, machine endpoints)."""
+    view.required_permission = "public"
+    return view
+
+
+def can(permission):
+    """For templates: whether the current member holds a permission."""
+    membership = g.get("membership")
+    return membership is not None and role_can(membership.role, permission)
+
+
+def last_org_for(user):
+    """The org the /app/settings/... short paths lead to: the last one visited, else the first."""
+    slug = session.get("last_org_slug")
+    query = select(Organization).join(Membership, Membership.org_id == Organization.id).where(
+        Membership.user_id == user.id
+    )
+    if slug:
+        org = db.session.scalar(query.where(Organization.slug == slug))
+        if org is not None:
+            return org
+    return db.session.scalar(query.order_by(Organization.name).limit(1))
+
+
+def user_workspaces():
+    """The signed-in user's orgs for the top-bar switcher (one query, cached for the request)."""
+    if "user_workspaces" not in g:
+        g.user_workspaces = db.session.scalars(
+            select(Organization)
+            .join(Membership, Membership.org_id == Organization.id)
+            .where(Membership.user_id == current_user.id)
+            .order_by(Organization.name)
+            .limit(50)
+        ).all() if current_user.is_authenticated else []
+    return g.user_workspaces
