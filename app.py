@@ -152,18 +152,22 @@ def _register_template_helpers(app):
     from permissions import ROLE_DESCRIPTIONS, ROLE_LABELS
     from tenancy import can, current_membership, current_org, user_workspaces
 
+    # Globals, not a context processor, so imported macros (_macros.html) see them too.
+    app.jinja_env.globals.update(
+        can=can,
+        ROLE_LABELS=ROLE_LABELS,
+        ROLE_DESCRIPTIONS=ROLE_DESCRIPTIONS,
+        org_nav=org_nav,
+        user_menu=user_menu,
+        user_workspaces=user_workspaces,
+        url_exists=lambda endpoint: endpoint in app.view_functions,
+    )
+
     @app.context_processor
     def inject():
         return {
             "current_org": current_org if g.get("org") is not None else None,
             "current_membership": current_membership if g.get("membership") is not None else None,
-            "can": can,
-            "ROLE_LABELS": ROLE_LABELS,
-            "ROLE_DESCRIPTIONS": ROLE_DESCRIPTIONS,
-            "org_nav": org_nav,
-            "user_menu": user_menu,
-            "user_workspaces": user_workspaces,
-            "url_exists": lambda endpoint: endpoint in app.view_functions,
         }
 
     @app.template_filter("when")

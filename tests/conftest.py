@@ -107,3 +107,63 @@ def run_jobs(app):
         contextvars.Context().run(burst)
         db.session.expire_all()
     return _run
+
+
+# --- Real local servers shared by many tests -------------------------------------------------------
+
+@pytest.fixture
+def smtp_server(app, monkeypatch):
+    """A real SMTP server (aiosmtpd) on a free local port; the app is pointed at it.
+
+    smtp_server.messages is the list of email.message.EmailMessage received, in order.
+    """
+    from tests.servers import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    monkeypatch.setitem(app.config, "SMTP_HOST", server.host)
+    monkeypatch.setitem(app.config, "SMTP_PORT", server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free local port (a thread), for browsers and HTTP clients."""
+    from tests.servers import LiveServer
+
+    server = LiveServer(app)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_context(chromium):
+    """A fresh browser profile (cookies and all); call it again for a second person."""
+    contexts = []
+
+    def _new():
+        context = chromium.new_context(viewport={"width": 1280, "height": 860})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield _new
+    for context in contexts:
+        context.close()

@@ -20,6 +20,7 @@ def test_empty_state_then_create_workspace(client, make, login):
     assert actions == ["org.created", "member.added"]
 
     page = client.get("/app/workspaces")
+    assert page.status_code == 200
     assert b"Acme Inc" in page.data and b"No organizations yet." not in page.data
 
 
