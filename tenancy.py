@@ -52,6 +52,8 @@ def _load_org_and_membership():
     )
     if membership is None:
         abort(404)
+    if not membership.is_active:
+        abort(403, description="Your access to this workspace was deactivated by its administrators or identity provider.")
     g.membership = membership
     g.org = membership.org
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET

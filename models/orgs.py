@@ -48,9 +48,17 @@ class Membership(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20), nullable=False)
+    # Set when the org's identity provider (SCIM) or an admin suspends this person's access to this org
+    # only; the account and its other workspaces are untouched. NULL = active.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user = relationship("User", lazy="joined", innerjoin=True)
     org = relationship("Organization", lazy="joined", innerjoin=True)
+
+
+    @property
+    def is_active(self):
+        return self.deactivated_at is None
 
 
 class Invitation(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):

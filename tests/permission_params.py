@@ -1,0 +1,10 @@
+"""Values for the URL parameters of org routes, used by the permission matrix (role x route x own org /
+other org) that is generated from app.url_map.
+
+PARAM_FACTORIES maps a URL parameter name (as in the route rule, e.g. "endpoint_id") to a callable
+(org, owner) -> value that creates a real object of that kind in org (committing it) and returns the
+value to put in the URL. An org route whose parameter has no factory here fails the matrix, so every
+new route gets an entry. Add yours in a block named after your feature.
+"""
+
+PARAM_FACTORIES = {}
