@@ -18,8 +18,14 @@ def sweep_emails():
     return len(ids)
 
 
+def sweep_webhooks():
+    from jobs.webhooks import sweep_webhook_deliveries
+    return sweep_webhook_deliveries()
+
+
 # Every sweep function, run in order by sweep_all(). Features add theirs here.
 SWEEPS = [sweep_emails]
+SWEEPS.append(sweep_webhooks)  # webhooks: deliveries due or whose worker lease expired
 
 
 def sweep_all():

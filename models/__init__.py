@@ -4,8 +4,10 @@ from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
 from models.orgs import Invitation, Membership, Organization, OrgStatus, Role
 from models.users import User, normalise_email
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "AuditEvent", "Invitation", "Membership", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role", "User", "normalise_email", "parse_uuid", "utcnow",
+    "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookMessage",
 ]

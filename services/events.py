@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from extensions import db
 from models import AuditEvent
 from services import catalog
+from services import webhooks
 
 
 @dataclass(frozen=True)
@@ -56,4 +57,5 @@ def emit(org, type, actor, targets=(), data=None):
     db.session.add(event)
     db.session.flush()
     # Further outputs (webhook messages, notifications, emails) are called here, in this transaction.
+    webhooks.fan_out(org, event_type, event)
     return event
