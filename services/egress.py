@@ -117,6 +117,7 @@ class EgressResponse:
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")          # RFC 6598 shared address space
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")            # RFC 6052 well-known NAT64 prefix
 _METADATA = ipaddress.ip_address("169.254.169.254")
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def blocked_reason(address):
@@ -150,10 +151,10 @@ def blocked_reason(address):
         return f"{ip} is a multicast address"
     if ip.version == 6 and ip in ipaddress.ip_network("fc00::/7"):
         return f"{ip} is a private (unique local) IPv6 address"
-    if ip.is_private:
-        return f"{ip} is a private network address"
     if ip.is_reserved:
         return f"{ip} is a reserved address"
+    if any(ip in network for network in _RFC1918):
+        return f"{ip} is a private network address"
     if not ip.is_global:
         return f"{ip} is not a public internet address"
     return None
@@ -321,12 +322,12 @@ def request(method, url, headers=None, body=None, timeout=15.0, max_response_byt
             status=response.status, headers={k.lower(): v for k, v in response.headers.items()}, body=data,
             elapsed=elapsed, truncated=truncated, address=target.address,
         )
+    except urllib3.exceptions.NewConnectionError as exc:   # (a subclass of ConnectTimeoutError in urllib3 2)
+        raise EgressError(f"Could not connect to {target.host} port {target.port}: {_reason(exc)}", code="connect") from None
     except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
         raise EgressError(f"No answer within {timeout:g} seconds (timed out).", code="timeout") from None
     except urllib3.exceptions.SSLError as exc:
         raise EgressError(f"TLS handshake failed: {_reason(exc)}", code="tls") from None
-    except urllib3.exceptions.NewConnectionError as exc:
-        raise EgressError(f"Could not connect to {target.host} port {target.port}: {_reason(exc)}", code="connect") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise EgressError(f"The connection failed: {_reason(exc)}", code="connection") from None
     finally:
