@@ -16,6 +16,7 @@ BLUEPRINT_MODULES = [
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
+    "blueprints.webhooks",
 ]
 
 ERROR_TITLES = {
