@@ -25,7 +25,9 @@ import time
 from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 
-from extensions import db, jobs
+from redis import Redis
+
+from extensions import db
 from services import egress
 from services import webhooks as service
 
@@ -47,7 +49,8 @@ class WebhookDispatcher:
         config = app.config
         self.app = app
         self.config = config
-        self.redis = jobs.redis
+        # Its own connection pool: RQ's worker adjusts socket timeouts on the shared one.
+        self.redis = Redis.from_url(config["REDIS_URL"])
         self.threads = threads or config["WEBHOOK_WORKER_THREADS"]
         self.endpoint_limit = endpoint_concurrency or config["WEBHOOK_ENDPOINT_CONCURRENCY"]
         self.batch_size = batch_size or config["WEBHOOK_BATCH_SIZE"]
