@@ -164,12 +164,12 @@ class WebhookDispatcher:
                 del self.inflight[result.task.endpoint_id]
         self.local_count -= len(batch)
         self.sent += len(batch)
+        self._pump()   # refill the senders first: they keep working while this thread writes to the database
         try:
             service.record(batch)
         except Exception:
             db.session.rollback()
             log.exception("recording %d webhook attempts failed; their leases expire and they are retried", len(batch))
-        self._pump()
         return len(batch)
 
 
