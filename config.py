@@ -22,11 +22,15 @@ SETTINGS = [
     ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
     ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
     ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
-    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Login attempts allowed per client IP."),
-    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Login attempts allowed per account (email)."),
+    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Failed login attempts allowed per client IP (then 429 until the window frees)."),
+    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Failed login attempts allowed per account (email), whether or not the account exists."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    # Accounts
+    ("FORGOT_PASSWORD_RATE_LIMIT_IP", "10 per hour", "Password reset requests allowed per client IP."),
+    ("FORGOT_PASSWORD_RATE_LIMIT_ACCOUNT", "3 per hour", "Password reset emails allowed per address."),
+    ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
 ]
 
 
