@@ -81,6 +81,8 @@ class TestConfig(Config):
         self.USE_REDIS_QUEUE = True
         self.SERVER_NAME = None
         self.PUBLIC_BASE_URL = "http://localhost"
+        # Argon2id with 1 MiB instead of 64 MiB (services/accounts.py): the suite creates many users.
+        self.FAST_PASSWORD_HASHING = True
         for key, value in overrides.items():
             setattr(self, key, value)
 
