@@ -69,8 +69,9 @@ def retry_after_seconds():
 
 def wait_phrase(seconds):
     if seconds < 90:
-        return f"{seconds} seconds"
-    return f"{math.ceil(seconds / 60)} minutes"
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    minutes = max(2, round(seconds / 60))  # a 15-minute window reads "15 minutes", not 16
+    return f"{minutes} minutes"
 
 
 @bp.errorhandler(RateLimitExceeded)

@@ -34,6 +34,7 @@ def signup():
         except ServiceError as error:
             apply_service_error(form, error)
         else:
+            accounts.record_login(user)
             db.session.commit()
             login_user(user)
             flash("Welcome to Orgkit. Create your first workspace to get started.", "success")

@@ -400,3 +400,25 @@ def test_every_form_needs_its_csrf_token(app, client, make, login, monkeypatch, 
         re.search(r'name="csrf_token" value="([^"]+)"', page)
     accepted = client.post(post_url, data={**data, "csrf_token": token.group(1)})
     assert accepted.status_code == 303
+
+
+def test_refused_signups_are_rate_limited_per_ip(client, make, monkeypatch, app):
+    """Probing which addresses have accounts through sign-up is slowed down like login."""
+    monkeypatch.setitem(app.config, "SIGNUP_RATE_LIMIT_IP", "2 per hour")
+    make.user(email="ada@example.com")
+    taken = {"name": "X", "email": "ada@example.com", "password": "analytical engine notes"}
+    assert client.post("/signup", data=taken).status_code == 422
+    assert client.post("/signup", data=taken).status_code == 422
+    blocked = client.post("/signup", data={**taken, "email": "new@example.com"})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert b"Too many sign-up attempts" in blocked.data and b'id="signup_form"' in blocked.data
+    assert User.query.count() == 1
+    other = client.post("/signup", data={**taken, "email": "new@example.com"}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert other.status_code == 303
+
+
+@pytest.mark.parametrize("seconds, phrase", [(1, "1 second"), (45, "45 seconds"), (901, "15 minutes"),
+                                             (3600, "60 minutes"), (100, "2 minutes")])
+def test_wait_phrase(seconds, phrase):
+    from blueprints.auth.ratelimits import wait_phrase
+    assert wait_phrase(seconds) == phrase
