@@ -22,12 +22,16 @@ SETTINGS = [
     ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
     ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
     ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
-    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Login attempts allowed per client IP."),
-    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Login attempts allowed per account (email)."),
+    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Failed login attempts allowed per client IP (then 429 until the window frees)."),
+    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Failed login attempts allowed per account (email), whether or not the account exists."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
     ("TRUSTED_PROXY_COUNT", "0", "How many reverse proxies in front of Orgkit set X-Forwarded-For/-Proto/-Host (0 = trust none)."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    # Accounts
+    ("FORGOT_PASSWORD_RATE_LIMIT_IP", "10 per hour", "Password reset requests allowed per client IP."),
+    ("FORGOT_PASSWORD_RATE_LIMIT_ACCOUNT", "3 per hour", "Password reset emails allowed per address."),
+    ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
 ]
 
 
@@ -81,6 +85,8 @@ class TestConfig(Config):
         self.USE_REDIS_QUEUE = True
         self.SERVER_NAME = None
         self.PUBLIC_BASE_URL = "http://localhost"
+        # Argon2id with 1 MiB instead of 64 MiB (services/accounts.py): the suite creates many users.
+        self.FAST_PASSWORD_HASHING = True
         for key, value in overrides.items():
             setattr(self, key, value)
 
