@@ -98,3 +98,22 @@ def _normalise_db_url(url):
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def settings_table_markdown():
+    """The README's settings table, from SETTINGS (run `python config.py` to refresh the README)."""
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for name, default, description in SETTINGS:
+        if name == "DATABASE_URL":
+            default = "sqlite:///instance/orgkit.db"
+        rows.append(f"| `{name}` | {f'`{default}`' if default else '(empty)'} | {description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    readme = BASE_DIR / "README.md"
+    text = readme.read_text()
+    head, rest = text.split("<!-- settings-table -->\n", 1)
+    _, tail = rest.split("<!-- /settings-table -->", 1)
+    readme.write_text(f"{head}<!-- settings-table -->\n{settings_table_markdown()}\n<!-- /settings-table -->{tail}")
+    print(f"updated the settings table in {readme}")
