@@ -1,15 +1,12 @@
 from flask_wtf import FlaskForm
-from wtforms import SelectField
-
-from models import Role
-from permissions import ROLE_LABELS
+from wtforms import StringField
 
 
 class RoleForm(FlaskForm):
-    # Every role is a valid choice here; whether this actor may give it is the service's rule, so
-    # the refusal reads "Only owners can grant or remove ownership." rather than "Not a valid choice".
-    role = SelectField("Role", choices=[(role.value, ROLE_LABELS[role]) for role in Role],
-                       validate_choice=False)
+    # A plain string: the page renders the roles this actor may give, and the service decides what is
+    # allowed, so a refusal reads "Only owners can grant or remove ownership." rather than "Not a
+    # valid choice", and an unknown role gets the list of valid ones.
+    role = StringField("Role")
 
 
 class RemoveMemberForm(FlaskForm):
