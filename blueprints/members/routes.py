@@ -1,18 +1,19 @@
 """Members of an org: search and browse, change a role inline, remove with confirmation."""
-from flask import flash, redirect, request, url_for
+from flask import flash, get_template_attribute, redirect, request, url_for
+from flask_wtf.csrf import generate_csrf
 from flask_login import current_user
 
 from blueprints.members import bp
 from blueprints.members.forms import RemoveMemberForm, RoleForm
 from extensions import db
-from htmx import is_htmx, render_page, render_region
+from htmx import is_htmx, render_page
 from models import Membership, Role
 from permissions import assignable_roles, role_can
 from request_context import current_actor
 from services import ServiceError, orgs
 from tenancy import current_membership, current_org, requires
 
-LIST_TEMPLATE = "members/list.html"
+LIST_TEMPLATE = "members/list.html"  # its rows come from the member_row macro in members/_row.html
 
 
 @bp.route("")
@@ -82,31 +83,36 @@ def _list_url():
     return url_for("members.members_list", **args)
 
 
-def _row_context():
-    my_role = current_membership.role
+def _row_context(row_errors=None, saved_id=None):
+    """What every row of the table shares, computed once per request (see members/_row.html)."""
+    my_role, me_id = current_membership.role, current_user.id
     writable = not current_org.is_suspended and role_can(my_role, "members.manage")
 
     def can_manage(member):
-        if not writable or member.user_id == current_user.id:
+        if not writable or member.user_id == me_id:
             return False
         return member.role != Role.owner or role_can(my_role, "owners.manage")
 
-    return {"can_manage": can_manage, "role_choices": assignable_roles(my_role),
-            "q": request.values.get("q", ""), "page_number": _page_number()}
+    return {
+        "can_manage": can_manage, "role_choices": assignable_roles(my_role), "me_id": me_id,
+        "org_name": current_org.name, "members_url": url_for("members.members_list"),
+        "csrf_value": generate_csrf(), "q": request.values.get("q", ""), "page_number": _page_number(),
+        "row_errors": row_errors or {}, "saved_id": saved_id,
+    }
 
 
 def _render_list(status=200, row_errors=None):
     search = request.values.get("q", "")
     page = orgs.members_page(current_org.id, search, _page_number())
-    return render_page(LIST_TEMPLATE, status=status, page=page, q=search, row_errors=row_errors or {},
-                       **{k: v for k, v in _row_context().items() if k != "q"})
+    return render_page(LIST_TEMPLATE, status=status, page=page, q=search, row=_row_context(row_errors))
 
 
 def _render_row(membership_id, status=200, error=None, saved=False):
+    """The one <tr> htmx swaps, rendered by the same macro as the page's rows."""
     membership = Membership.get_for_org_or_404(current_org.id, membership_id)
-    return render_region(LIST_TEMPLATE, "member_row", status=status, m=membership,
-                         row_errors={membership.id: error} if error else {}, saved_id=membership.id if saved else None,
-                         **_row_context())
+    member_row = get_template_attribute("members/_row.html", "member_row")
+    row = _row_context({membership.id: error} if error else None, membership.id if saved else None)
+    return member_row(membership, row), status
 
 
 def _row_or_page(membership_id, status, error):
