@@ -18,6 +18,8 @@ BLUEPRINT_MODULES = [
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
+    "blueprints.members",
+    "blueprints.audit",
 ]
 
 ERROR_TITLES = {

@@ -8,3 +8,20 @@ new route gets an entry. Add yours in a block named after your feature.
 """
 
 PARAM_FACTORIES = {}
+
+
+# --- Workspaces and members (orgs helper) ---------------------------------------------------------
+
+def _membership_id(org, owner):
+    """A fresh member of org (role member), for member routes."""
+    from extensions import db
+    from models import Membership, Role
+    from tests import factories
+
+    person = factories.member(org, Role.member, user_=factories.user(password=None))
+    return str(db.session.scalar(
+        db.select(Membership.id).where(Membership.org_id == org.id, Membership.user_id == person.id)
+    ))
+
+
+PARAM_FACTORIES["membership_id"] = _membership_id
