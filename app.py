@@ -16,6 +16,8 @@ BLUEPRINT_MODULES = [
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
+    "blueprints.invitations",
+    "blueprints.invitations.public",
 ]
 
 ERROR_TITLES = {

@@ -27,6 +27,8 @@ SETTINGS = [
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    # Invitations
+    ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
 ]
 
 

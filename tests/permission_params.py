@@ -8,3 +8,18 @@ new route gets an entry. Add yours in a block named after your feature.
 """
 
 PARAM_FACTORIES = {}
+
+
+# Invitations
+def _make_invitation(org, owner):
+    from extensions import db
+    from models import Role
+    from services.events import Actor
+    from services.invitations import invite_member
+
+    invitation = invite_member(org, f"invitee-{org.slug}@example.com", Role.member, Actor.for_user(owner), Role.owner)
+    db.session.commit()
+    return str(invitation.id)
+
+
+PARAM_FACTORIES["invitation_id"] = _make_invitation
