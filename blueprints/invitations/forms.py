@@ -6,7 +6,11 @@ from permissions import ROLE_DESCRIPTIONS, ROLE_LABELS
 
 
 def role_choices(roles):
-    return [(role.value, f"{ROLE_LABELS[role]} — {ROLE_DESCRIPTIONS[role]}") for role in roles]
+    return [(role.value, ROLE_LABELS[role]) for role in roles]
+
+
+def role_hint(roles):
+    return " ".join(f"{ROLE_LABELS[role]}: {ROLE_DESCRIPTIONS[role]}" for role in roles)
 
 
 class InviteForm(FlaskForm):

@@ -3,7 +3,7 @@ from flask import flash, redirect, request, url_for
 
 from blueprints.formtools import apply_service_error
 from blueprints.invitations import bp
-from blueprints.invitations.forms import InviteForm, InviteLinkForm, role_choices
+from blueprints.invitations.forms import InviteForm, InviteLinkForm, role_choices, role_hint
 from extensions import db
 from htmx import render_page, wants_fragment
 from models import Invitation, Role, utcnow
@@ -108,7 +108,8 @@ def _link_form(fresh=False):
     if link is not None:
         data = {"enabled": link.enabled, "role": link.role.value, "allowed_domains": "\n".join(link.allowed_domains)}
     form = InviteLinkForm(formdata=None, data=data) if fresh else InviteLinkForm(data=data)
-    form.role.choices = role_choices([r for r in assignable_roles(current_membership.role) if r != Role.owner])
+    roles = [r for r in assignable_roles(current_membership.role) if r != Role.owner]
+    form.role.choices = role_choices(roles)
     return form
 
 
@@ -119,6 +120,7 @@ def _render(status=200, invite_form=None, link_form=None, notice=None, notice_in
         invite_form=invite_form or _invite_form(fresh=True),
         link_form=link_form or _link_form(fresh=True),
         invitations=invitations.pending_invitations(current_org.id),
+        role_hint=role_hint(assignable_roles(current_membership.role)),
         link=link,
         link_url=invitations.invite_link_url(link) if link is not None else None,
         now=utcnow(),
