@@ -6,6 +6,7 @@ import uuid
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import htmx
 from config import Config
@@ -13,6 +14,7 @@ from extensions import csrf, db, jobs, limiter, login_manager, migrate
 
 # Each module exposes `bp`, and may expose init_app(app) for error renderers and the like.
 BLUEPRINT_MODULES = [
+    "blueprints.health",
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
@@ -36,6 +38,11 @@ def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or Config())
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Only as many X-Forwarded-* hops as there are proxies we run, so clients cannot spoof their
+        # IP (rate limits, audit log) or the scheme (secure cookies, SAML/SCIM URLs).
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     # Batch mode lets Alembic alter tables on SQLite (which has no ALTER COLUMN).

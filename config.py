@@ -26,6 +26,7 @@ SETTINGS = [
     ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Login attempts allowed per account (email)."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
+    ("TRUSTED_PROXY_COUNT", "0", "How many reverse proxies in front of Orgkit set X-Forwarded-For/-Proto/-Host (0 = trust none)."),
     ("LOG_LEVEL", "INFO", "Logging level."),
     # Invitations
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
@@ -47,6 +48,7 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(self.DATABASE_URL)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SMTP_PORT = int(self.SMTP_PORT)
+        self.TRUSTED_PROXY_COUNT = int(self.TRUSTED_PROXY_COUNT)
         self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)
         self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
         self.SESSION_COOKIE_HTTPONLY = True
@@ -69,6 +71,8 @@ class Config:
 
 class TestConfig(Config):
     """Used by the test suite: DATABASE_URL and REDIS_URL still come from the environment."""
+
+    __test__ = False  # not a pytest test class
 
     def __init__(self, **overrides):
         os.environ.setdefault("DATABASE_URL", "sqlite://")
