@@ -24,6 +24,12 @@ def invitation_show(token):
         invitation = invitations.find_invitation(token)
         invitations.check_usable(invitation)
     except InvitationUnavailable as error:
+        joined = error.invitation is not None and error.code == "used" and current_user.is_authenticated \
+            and invitations.is_member(error.invitation.org, current_user)
+        if joined:
+            # Opening the link again after joining (from the email, a bookmark): just go there.
+            flash(f"You are already a member of {error.invitation.org.name}.", "info")
+            return redirect(url_for("orgs.org_overview", org_slug=error.invitation.org.slug))
         return _unavailable(error)
     return _render_invitation(token, invitation, InvitationSignupForm())
 

@@ -64,6 +64,9 @@ def test_accept_while_logged_in_as_the_invited_address(acme, invite, make, clien
     assert membership_of(org, grace).role == Role.viewer
     assert client.post(f"{path}/accept").status_code == 410
     assert Membership.query.filter_by(org_id=org.id).count() == 2
+    # Opening the used link again while a member just leads to the workspace.
+    again = client.get(path)
+    assert again.status_code == 302 and again.headers["Location"].endswith("/app/o/acme/")
 
 
 def test_logged_in_as_someone_else_explains_and_offers_to_switch(acme, invite, make, client, login):
