@@ -47,9 +47,10 @@ def test_emailed_link_arrives_by_smtp_and_signing_up_from_it_joins(acme, client,
     overview = client.get("/app/o/acme/")
     assert overview.status_code == 200 and "Welcome to Acme" in overview.get_data(as_text=True)
 
-    # The link worked once.
-    again = client.get(path)
+    # The link worked once: anyone else opening it gets a clear 410.
+    again = app.test_client().get(path)
     assert again.status_code == 410 and "already accepted" in again.get_data(as_text=True)
+    assert app.test_client().post(f"{path}/signup", data={"name": "M", "password": "a long enough passphrase"}).status_code == 410
 
 
 def test_accept_while_logged_in_as_the_invited_address(acme, invite, make, client, login):
