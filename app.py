@@ -20,6 +20,8 @@ BLUEPRINT_MODULES = [
     "blueprints.orgs",
     "blueprints.members",
     "blueprints.audit",
+    "blueprints.invitations",
+    "blueprints.invitations.public",
 ]
 
 ERROR_TITLES = {

@@ -32,6 +32,8 @@ SETTINGS = [
     ("FORGOT_PASSWORD_RATE_LIMIT_IP", "10 per hour", "Password reset requests allowed per client IP."),
     ("FORGOT_PASSWORD_RATE_LIMIT_ACCOUNT", "3 per hour", "Password reset emails allowed per address."),
     ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
+    # Invitations
+    ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
 ]
 
 

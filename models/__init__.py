@@ -2,10 +2,10 @@
 from models.audit import AuditEvent
 from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
-from models.orgs import Invitation, Membership, Organization, OrgStatus, Role
+from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
 from models.users import User, normalise_email
 
 __all__ = [
-    "AuditEvent", "Invitation", "Membership", "Organization", "OrgScoped", "OrgStatus",
+    "AuditEvent", "Invitation", "InviteLink", "Membership", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role", "User", "normalise_email", "parse_uuid", "utcnow",
 ]

@@ -25,3 +25,18 @@ def _membership_id(org, owner):
 
 
 PARAM_FACTORIES["membership_id"] = _membership_id
+# Invitations
+def _make_invitation(org, owner):
+    import uuid
+
+    from extensions import db
+    from models import Role
+    from services.events import Actor
+    from services.invitations import invite_member
+
+    invitation = invite_member(org, f"invitee-{uuid.uuid4().hex[:12]}@example.com", Role.member, Actor.for_user(owner), Role.owner)
+    db.session.commit()
+    return str(invitation.id)
+
+
+PARAM_FACTORIES["invitation_id"] = _make_invitation
