@@ -22,8 +22,8 @@ def team(make):
 def test_overview_for_admin_shows_counts_role_and_recent_activity(client, login, make, team):
     from datetime import timedelta
     org, owner, admin, member = team
-    db.session.add(Invitation(org_id=org.id, email="new@example.com", role=Role.member, expires_at=utcnow() + timedelta(days=7)))
-    db.session.add(Invitation(org_id=org.id, email="old@example.com", role=Role.member, expires_at=utcnow() - timedelta(days=1)))
+    db.session.add(Invitation(org_id=org.id, email="new@example.com", role=Role.member, token_hash="a" * 64, expires_at=utcnow() + timedelta(days=7)))
+    db.session.add(Invitation(org_id=org.id, email="old@example.com", role=Role.member, token_hash="b" * 64, expires_at=utcnow() - timedelta(days=1)))
     db.session.commit()
     login(admin)
     html = client.get("/app/o/acme/").get_data(as_text=True)
