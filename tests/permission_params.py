@@ -8,3 +8,27 @@ new route gets an entry. Add yours in a block named after your feature.
 """
 
 PARAM_FACTORIES = {}
+
+
+# --- SCIM ---------------------------------------------------------------------------------------
+
+def _scim_token(org, owner):
+    from extensions import db
+    from services.events import Actor
+    from services.scim import settings
+    row, _ = settings.create_token(org, Actor.for_user(owner))
+    db.session.commit()
+    return str(row.id)
+
+
+def _scim_group(org, owner):
+    from extensions import db
+    from models import ScimGroup
+    group = ScimGroup(org_id=org.id, display_name="Engineering", display_name_lower="engineering", version=1)
+    db.session.add(group)
+    db.session.commit()
+    return str(group.id)
+
+
+PARAM_FACTORIES["token_id"] = _scim_token
+PARAM_FACTORIES["group_id"] = _scim_group
