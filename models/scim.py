@@ -87,7 +87,6 @@ class ScimUser(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     division: Mapped[str | None] = mapped_column(String(254), nullable=True)
     department: Mapped[str | None] = mapped_column(String(254), nullable=True)
     manager_value: Mapped[str | None] = mapped_column(String(254), nullable=True)
-    manager_display_name: Mapped[str | None] = mapped_column(String(254), nullable=True)
     # addresses are kept whole; they are returned but not filterable.
     addresses: Mapped[list | None] = mapped_column(JSON, nullable=True)
     # Bumped on every change; the ETag is W/"<version>" (RFC 7644 section 3.14).
@@ -117,7 +116,7 @@ class ScimUserValue(UUIDPrimaryKey, OrgScoped, db.Model):
     value: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     value_lower: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     type: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    is_primary: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_primary: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # NULL: not said
     display: Mapped[str | None] = mapped_column(String(254), nullable=True)
 
 

@@ -229,6 +229,13 @@ def schemas_read(schema_id):
     raise not_found("Schema", schema_id)
 
 
+@bp.post("/.search")
+@public_page
+def root_search():
+    """Searching several resource types at once is not offered (RFC 7644 section 3.4.3 allows 501)."""
+    raise ScimError(501, "Search across resource types is not supported: POST to /Users/.search or /Groups/.search.")
+
+
 # --- Users (RFC 7644 section 3) --------------------------------------------------------------------
 
 def _load_user(user_id):

@@ -207,7 +207,6 @@ def _user_attributes():
         if attr.column:
             table[attr.name.lower()] = Scalar(getattr(ScimUser, attr.column))
     table["manager"] = table["manager.value"] = Scalar(ScimUser.manager_value, case_exact=True)
-    table["manager.displayname"] = Scalar(ScimUser.manager_display_name)
     for name in VALUE_TABLE_ATTRIBUTES:
         table[name.lower()] = _user_values(name)
     table["groups"] = _user_groups()

@@ -92,7 +92,8 @@ class Patcher:
             urn, attributes = self.kind.extension(key)
             if urn is not None and isinstance(item, dict):
                 for ext_key, ext_value in item.items():
-                    self._apply_path(op, f"{urn}:{ext_key}", ext_value)
+                    if ext_key.lower() != "schemas":
+                        self._apply_path(op, f"{urn}:{ext_key}", ext_value)
                 continue
             self._apply_path(op, key, item, merge_complex=True)
 
@@ -107,7 +108,8 @@ class Patcher:
             if not isinstance(value, dict):
                 raise invalid_value(f"'{path}' needs an object value.")
             for key, item in value.items():
-                self._apply_path(op, f"{where}:{key}", item)
+                if key.lower() != "schemas":
+                    self._apply_path(op, f"{where}:{key}", item)
             return
         if rest.lower() == "externalid" and container is self.resource:
             self._set_simple(self.resource, "externalId", op, value)
@@ -124,6 +126,9 @@ class Patcher:
             raise invalid_path(f"'{attr_path.attr}' is not an attribute of a {self.kind.name}.")
         if attr.mutability == "readOnly":
             raise mutability(f"'{attr.name}' is read-only.")
+        if op == "remove" and attr.required and not isinstance(node, ValuePath) and not attr_path.sub_attr:
+            # RFC 7644 section 3.5.2.2: removing a required attribute is refused.
+            raise mutability(f"'{attr.name}' is required and cannot be removed.")
         if attr.name == self.member_attribute and container is self.resource:
             self._member_operation(op, node, value, path)
             return
@@ -217,14 +222,14 @@ class Patcher:
             items = [value]
         else:
             raise invalid_value(f"'{attr.name}' needs a list of objects.")
+        items = copy.deepcopy(items)
         if op == "replace":
-            container[attr.name] = copy.deepcopy(items)
+            container[attr.name] = items
         else:
             # add appends values not already there (RFC 7644 section 3.5.2.1).
             existing = container.setdefault(attr.name, [])
-            for item in items:
-                if item not in existing:
-                    existing.append(copy.deepcopy(item))
+            items = [item for item in items if item not in existing]
+            existing.extend(items)
         _one_primary(container.get(attr.name, []), newest=items)
 
     def _apply_filtered(self, container, attr, value_filter, sub, op, value, path):

@@ -114,11 +114,6 @@ def _write_user(scim_user, data):
             setattr(scim_user, attr.column, enterprise.get(attr.name))
     manager = enterprise.get("manager") or {}
     scim_user.manager_value = manager.get("value")
-    scim_user.manager_display_name = None
-    if scim_user.manager_value:
-        manager_row = ScimUser.get_for_org(scim_user.org_id, scim_user.manager_value)
-        if manager_row is not None:
-            scim_user.manager_display_name = manager_row.display_name or manager_row.user_name
     values = []
     for attribute in VALUE_TABLE_ATTRIBUTES:
         for position, item in enumerate(data.get(attribute) or []):
@@ -129,7 +124,7 @@ def _write_user(scim_user, data):
                 raise invalid_value(f"An item of '{attribute}' is too long.")
             values.append(ScimUserValue(
                 org_id=scim_user.org_id, attribute=attribute, position=position, value=value,
-                value_lower=value.lower(), type=item.get("type"), is_primary=bool(item.get("primary")),
+                value_lower=value.lower(), type=item.get("type"), is_primary=item.get("primary"),
                 display=item.get("display"),
             ))
     primaries = {}

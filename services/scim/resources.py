@@ -65,8 +65,8 @@ def user_resource(scim_user, base_url, groups=None):
             entry["display"] = item.display
         if item.type is not None:
             entry["type"] = item.type
-        if item.is_primary:
-            entry["primary"] = True
+        if item.is_primary is not None:
+            entry["primary"] = item.is_primary
         by_attribute.setdefault(item.attribute, []).append(entry)
     for attribute in VALUE_TABLE_ATTRIBUTES:
         if attribute in by_attribute:
@@ -86,8 +86,6 @@ def user_resource(scim_user, base_url, groups=None):
             enterprise[attr.name] = getattr(scim_user, attr.column)
     if scim_user.manager_value:
         manager = {"value": scim_user.manager_value, "$ref": f"{base_url}/Users/{scim_user.manager_value}"}
-        if scim_user.manager_display_name:
-            manager["displayName"] = scim_user.manager_display_name
         enterprise["manager"] = manager
     if enterprise:
         resource["schemas"].append(ENTERPRISE_SCHEMA)
@@ -120,7 +118,7 @@ def group_resource(group, base_url, members=None, include_members=True):
         if members is None:
             members = group_members([group.id]).get(group.id, [])
         resource["members"] = [
-            {"value": str(user_id), "display": display, "$ref": f"{base_url}/Users/{user_id}", "type": "User"}
+            {"value": str(user_id), "$ref": f"{base_url}/Users/{user_id}"}
             for user_id, display in members
         ]
     resource["meta"] = _meta("Group", group, base_url)

@@ -31,9 +31,9 @@ class Attr:
         return None
 
 
-def _multi_sub(value_type="string", value_description="The value."):
+def _multi_sub(value_type="string", value_description="The value.", value_required=False):
     return (
-        Attr("value", value_type, description=value_description),
+        Attr("value", value_type, required=value_required, description=value_description),
         Attr("display", description="A human-readable name, primarily used for display purposes."),
         Attr("type", description="A label indicating the attribute's function, e.g. 'work' or 'home'."),
         Attr("primary", "boolean", description="Whether this is the primary value."),
@@ -69,11 +69,13 @@ USER_ATTRIBUTES = (
     Attr("preferredLanguage", column="preferred_language", description="The user's preferred written or spoken language."),
     Attr("locale", column="locale", description="The user's default location for localization."),
     Attr("timezone", column="timezone", description="The user's time zone in IANA format."),
-    Attr("active", "boolean", column="active",
+    Attr("active", "boolean", column="active", required=True,
          description="Whether the user may use this workspace. false ends their sessions and suspends their membership."),
     Attr("password", mutability="writeOnly", returned="never",
          description="Accepted and discarded: Orgkit users sign in with single sign-on."),
-    Attr("emails", "complex", multi=True, sub=_multi_sub(), description="Email addresses for the user."),
+    Attr("emails", "complex", multi=True, required=True, sub=_multi_sub(value_required=True),
+         description="Email addresses for the user. Orgkit needs one (the primary, else a work one, else the first) "
+                     "to find or create the person's account, unless userName is an email address."),
     Attr("phoneNumbers", "complex", multi=True, sub=_multi_sub(), description="Phone numbers for the user."),
     Attr("ims", "complex", multi=True, sub=_multi_sub(), description="Instant messaging addresses for the user."),
     Attr("photos", "complex", multi=True, sub=_multi_sub("reference"), description="URLs of photos of the user."),
@@ -95,7 +97,6 @@ ENTERPRISE_ATTRIBUTES = (
     Attr("manager", "complex", sub=(
         Attr("value", column="manager_value", description="The id of the SCIM resource representing the manager."),
         Attr("$ref", "reference", reference_types=("User",), description="The URI of the manager."),
-        Attr("displayName", mutability="readOnly", column="manager_display_name", description="The manager's displayName."),
     ), description="The user's manager."),
 )
 
@@ -105,8 +106,8 @@ GROUP_ATTRIBUTES = (
     Attr("members", "complex", multi=True, sub=(
         Attr("value", mutability="immutable", description="The id of a member User."),
         Attr("$ref", "reference", mutability="immutable", reference_types=("User",), description="The URI of the member."),
-        Attr("display", mutability="readOnly", description="The member's displayName."),
-        Attr("type", mutability="immutable", description="'User': Orgkit groups hold users only."),
+        Attr("display", mutability="readOnly", description="The member's displayName (accepted, not stored)."),
+        Attr("type", mutability="readOnly", description="'User': Orgkit groups hold users only."),
     ), description="The members of the group (users)."),
 )
 
