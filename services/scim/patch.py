@@ -160,6 +160,9 @@ class Patcher:
             elif value is None:
                 container.pop(attr.name, None)
             else:
+                if isinstance(value, str) and attr.sub_attr("value") is not None:
+                    # Entra sends the enterprise manager as its id alone: read it as {"value": id}.
+                    value = {"value": value}
                 if not isinstance(value, dict):
                     raise invalid_value(f"'{attr.name}' needs an object value.")
                 # Sub-attributes not named are left unchanged (RFC 7644 section 3.5.2.1 and 3.5.2.3).

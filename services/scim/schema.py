@@ -176,6 +176,8 @@ def clean_complex(attr, value, where):
     """One complex value with canonical sub-attribute names; unknown sub-attributes refused."""
     if value is None:
         return None
+    if isinstance(value, str) and not attr.multi and attr.sub_attr("value") is not None:
+        value = {"value": value}  # Entra's manager: the id alone
     if not isinstance(value, dict):
         raise invalid_value(f"'{where}' must be an object.")
     cleaned = {}
