@@ -10,7 +10,7 @@ from datetime import datetime
 from scim2_models import ScimFilter
 from scim2_models.exceptions import SCIMException
 from scim2_models.path import AttrPath, Comparison, CompareOperator, LogicalExpr, LogicalOperator, Not, Present, ValuePath
-from sqlalchemy import String, and_, cast, exists, false, func, not_, or_, select, true
+from sqlalchemy import and_, false, func, not_, or_, select, true
 
 from models import ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, parse_uuid
 from services.scim import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, invalid_filter
@@ -307,7 +307,3 @@ def where_clause(kind_name, filter_text):
     """The SQL condition for a filter on Users or Groups (already limited to one org by the caller)."""
     return FilterTranslator(kind_name).where(parse_filter(filter_text))
 
-
-# For tests and the bench: the same cast the id column needs, kept here so callers never build SQL.
-def id_as_text(column):
-    return cast(column, String)
