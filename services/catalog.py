@@ -57,6 +57,11 @@ EVENT_TYPES = [
               recipients=("target_user",), critical=True, webhook=False),
     EventType("user.sessions_revoked", "All your sessions were signed out.", {"user": _USER},
               recipients=("target_user",), critical=True, webhook=False),
+    # Accounts: a user's own account, outside any org (audit only: nobody else is told).
+    EventType("user.signed_up", "Someone created an account by signing up.", {"user": _USER},
+              recipients=(), webhook=False),
+    EventType("user.updated", "A user changed their profile (name).",
+              {"user": _USER, "changes": {"name": ["Ada", "Ada Lovelace"]}}, recipients=(), webhook=False),
     # SCIM provisioning (the org's identity provider changes people and groups; admins are told)
     EventType("scim.enabled", "SCIM provisioning was turned on.", {"enabled": True}, recipients=("admins",)),
     EventType("scim.disabled", "SCIM provisioning was turned off.", {"enabled": False}, recipients=("admins",)),

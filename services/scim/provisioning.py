@@ -313,15 +313,11 @@ def delete_user(org, scim_user, actor):
     db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.scim_user_id == scim_user.id))
     db.session.delete(scim_user)
     db.session.flush()
-    remove_member = getattr(org_service, "remove_member", None)
-    if remove_member is not None:
-        remove_member(org, membership, actor)
-    else:
-        role = membership.role.value
-        db.session.delete(membership)
-        db.session.flush()
-        emit(org, "member.removed", actor, [user_target(account)],
-             {"user": org_service.user_payload(account), "role": role, "reason": "deprovisioned"})
+    # The IdP acts with an admin's reach: it never removes an owner (owners are people, not IdP records).
+    try:
+        org_service.remove_member(org, membership, actor, acting_role=Role.admin, reason="deprovisioned")
+    except ServiceError as exc:
+        raise ScimError(403, exc.message) from None
     return f"deleted {user_name}: membership removed"
 
 
@@ -545,15 +541,7 @@ def sync_roles(org, scim_user_ids, actor):
 
 
 def _change_role(org, membership, role, actor):
-    change_role = getattr(org_service, "change_role", None)
-    if change_role is not None:
-        change_role(org, membership, role, actor)
-        return
-    previous = membership.role
-    membership.role = role
-    account = db.session.get(User, membership.user_id)
-    emit(org, "member.role_changed", actor, [user_target(account)],
-         {"user": org_service.user_payload(account), "role": role.value, "previous_role": previous.value})
+    org_service.change_role(org, membership, role, actor, acting_role=Role.admin)
 
 
 def all_member_ids(group):
