@@ -23,6 +23,7 @@ BLUEPRINT_MODULES = [
     "blueprints.audit",
     "blueprints.invitations",
     "blueprints.invitations.public",
+    "blueprints.scim",
 ]
 
 ERROR_TITLES = {
