@@ -7,7 +7,7 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgres test-sqlite install install-dev migrate demo clean
+.PHONY: run serve test test-postgres test-sqlite install install-dev migrate clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,11 @@ test-sqlite: install-dev
 
 clean:
 	rm -rf $(VENV) instance/*.db .pytest_cache
+
+## serve: production-shaped local run: gunicorn for the web and WORKERS worker processes.
+WORKERS ?= 2
+serve: migrate
+	@echo "gunicorn on http://127.0.0.1:8000 with $(WORKERS) worker processes"
+	@trap 'kill 0' EXIT INT TERM; \
+	for i in $$(seq 1 $(WORKERS)); do $(PY) worker.py & done; \
+	HOST=127.0.0.1 $(VENV)/bin/gunicorn -c gunicorn.conf.py "app:create_app()"

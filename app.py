@@ -1,11 +1,13 @@
 """Orgkit: create_app() builds the Flask app: config, extensions, blueprints, request hooks, CLI."""
 import importlib
+import os
 import logging
 import uuid
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import htmx
 from config import Config
@@ -13,9 +15,15 @@ from extensions import csrf, db, jobs, limiter, login_manager, migrate
 
 # Each module exposes `bp`, and may expose init_app(app) for error renderers and the like.
 BLUEPRINT_MODULES = [
+    "blueprints.health",
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
+    "blueprints.members",
+    "blueprints.audit",
+    "blueprints.invitations",
+    "blueprints.invitations.public",
+    "blueprints.scim",
     "blueprints.webhooks",
 ]
 
@@ -34,7 +42,13 @@ ERROR_TITLES = {
 def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or Config())
+    os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite database lives there
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        # Only as many X-Forwarded-* hops as there are proxies we run, so clients cannot spoof their
+        # IP (rate limits, audit log) or the scheme (secure cookies, SAML/SCIM URLs).
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     # Batch mode lets Alembic alter tables on SQLite (which has no ALTER COLUMN).
@@ -163,6 +177,9 @@ def _register_template_helpers(app):
         user_workspaces=user_workspaces,
         url_exists=lambda endpoint: endpoint in app.view_functions,
     )
+    # The shared macros as a global too: a block rendered alone for htmx (render_block) does not run
+    # the template's top-level {% import %}, so blocks would otherwise lose `ui`.
+    app.jinja_env.globals["ui"] = app.jinja_env.get_template("_macros.html").module
 
     @app.context_processor
     def inject():

@@ -22,11 +22,20 @@ SETTINGS = [
     ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
     ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
     ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
-    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Login attempts allowed per client IP."),
-    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Login attempts allowed per account (email)."),
+    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Failed login attempts allowed per client IP (then 429 until the window frees)."),
+    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Failed login attempts allowed per account (email), whether or not the account exists."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
+    ("TRUSTED_PROXY_COUNT", "0", "How many reverse proxies in front of Orgkit set X-Forwarded-For/-Proto/-Host (0 = trust none)."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    # Accounts
+    ("FORGOT_PASSWORD_RATE_LIMIT_IP", "10 per hour", "Password reset requests allowed per client IP."),
+    ("FORGOT_PASSWORD_RATE_LIMIT_ACCOUNT", "3 per hour", "Password reset emails allowed per address."),
+    ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
+    # Invitations
+    ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
+    # SCIM provisioning
+    ("SCIM_RATE_LIMIT", "50 per second", "Requests allowed per SCIM token (Flask-Limiter syntax); past it, 429 with Retry-After."),
     # Webhooks and outbound HTTP (services/webhooks.py, services/egress.py)
     ("EGRESS_ALLOWLIST", "", "Comma-separated CIDRs and host names that outbound calls (webhooks, IdP metadata) may reach even though they are private, loopback or otherwise refused; e.g. 10.0.0.0/8,hooks.internal. For self-hosting next to internal receivers."),
     ("EGRESS_ALLOW_HTTP", "false", "Allow plain http:// URLs for outbound calls. Off in production: webhook payloads and IdP metadata travel over HTTPS."),
@@ -59,6 +68,7 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(self.DATABASE_URL)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SMTP_PORT = int(self.SMTP_PORT)
+        self.TRUSTED_PROXY_COUNT = int(self.TRUSTED_PROXY_COUNT)
         self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)
         self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
         self.SESSION_COOKIE_HTTPONLY = True
@@ -88,6 +98,8 @@ class Config:
 class TestConfig(Config):
     """Used by the test suite: DATABASE_URL and REDIS_URL still come from the environment."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, **overrides):
         os.environ.setdefault("DATABASE_URL", "sqlite://")
         super().__init__()
@@ -97,6 +109,8 @@ class TestConfig(Config):
         self.USE_REDIS_QUEUE = True
         self.SERVER_NAME = None
         self.PUBLIC_BASE_URL = "http://localhost"
+        # Argon2id with 1 MiB instead of 64 MiB (services/accounts.py): the suite creates many users.
+        self.FAST_PASSWORD_HASHING = True
         # Webhook tests post to receivers on 127.0.0.1 over plain HTTP (os.environ still wins, so a
         # worker subprocess gets the same values from its environment).
         self.EGRESS_ALLOWLIST = os.environ.get("EGRESS_ALLOWLIST", "127.0.0.1/32")
@@ -112,3 +126,22 @@ def _normalise_db_url(url):
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def settings_table_markdown():
+    """The README's settings table, from SETTINGS (run `python config.py` to refresh the README)."""
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for name, default, description in SETTINGS:
+        if name == "DATABASE_URL":
+            default = "sqlite:///instance/orgkit.db"
+        rows.append(f"| `{name}` | {f'`{default}`' if default else '(empty)'} | {description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    readme = BASE_DIR / "README.md"
+    text = readme.read_text()
+    head, rest = text.split("<!-- settings-table -->\n", 1)
+    _, tail = rest.split("<!-- /settings-table -->", 1)
+    readme.write_text(f"{head}<!-- settings-table -->\n{settings_table_markdown()}\n<!-- /settings-table -->{tail}")
+    print(f"updated the settings table in {readme}")

@@ -6,7 +6,7 @@ from services.events import Actor
 
 
 def client_ip():
-    # ProxyFix (configured in app.py from TRUSTED_PROXIES) has already applied X-Forwarded-For.
+    # ProxyFix (app.py, TRUSTED_PROXY_COUNT) has already applied X-Forwarded-For from trusted hops only.
     return request.remote_addr
 
 

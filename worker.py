@@ -31,9 +31,10 @@ SWEEP_INTERVAL_SECONDS = 10
 class OrgkitWorker(SimpleWorker):
     """A SimpleWorker that gives each job a fresh database session."""
 
-    def perform_job(self, job, queue):
+    def perform_job(self, job, queue, *args, **kwargs):
+        # RQ 3 passes an execution record as well; pass through whatever this RQ version gives.
         try:
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, *args, **kwargs)
         finally:
             db.session.remove()
 

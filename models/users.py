@@ -21,8 +21,6 @@ class User(UUIDPrimaryKey, CreatedAt, UserMixin, db.Model):
     # deactivation). It is part of the Flask-Login id, so an old cookie no longer loads the user.
     session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     is_deactivated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    # The org whose pages /app/settings/... lead to.
-    last_org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -1,0 +1,21 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py "app:create_app()"`.
+
+Every value can be overridden from the environment (WEB_CONCURRENCY, PORT, ...). Orgkit keeps no state
+in a process, so scaling out is more processes (here or on more machines) against the same PostgreSQL
+and Redis.
+"""
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+# Load the app in each worker after the fork, so no database connection is shared across processes.
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
