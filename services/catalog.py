@@ -115,6 +115,14 @@ EVENT_TYPES = [
     EventType("webhook.endpoint.enabled", "A disabled webhook endpoint was enabled again.", {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
     EventType("webhook.endpoint.secret_rotated", "A webhook endpoint's signing secret was rotated.",
               {"endpoint": _ENDPOINT, "previous_secret_expires_at": "2025-01-02T10:00:00+00:00"}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.secret_revealed", "Someone viewed a webhook endpoint's signing secret.",
+              {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.test_sent", "A test event was sent to a webhook endpoint.",
+              {"endpoint": _ENDPOINT, "event_type": "member.added"}, recipients=(), webhook=False),
+    EventType("webhook.message.resent", "A webhook message was queued again for an endpoint.",
+              {"endpoint": _ENDPOINT, "delivery_id": "9b1c...", "event_type": "member.added"}, recipients=(), webhook=False),
+    EventType("webhook.messages.recovered", "Every failed message to an endpoint since a time was queued again.",
+              {"endpoint": _ENDPOINT, "since": "2025-01-01T00:00:00+00:00", "count": 12}, recipients=(), webhook=False),
 ]
 
 CATALOG = {event_type.name: event_type for event_type in EVENT_TYPES}

@@ -74,8 +74,15 @@ def signing_secrets(endpoint, at=None):
     return result
 
 
-def reveal_secret(endpoint):
+def current_secret(endpoint):
     return crypto.decrypt(endpoint.secret_encrypted)
+
+
+def reveal_secret(org, endpoint, actor):
+    """The current signing secret, for a person to copy: recorded in the audit log."""
+    events_service.emit(org, "webhook.endpoint.secret_revealed", actor, [_endpoint_target(endpoint)],
+                        {"endpoint": endpoint_payload(endpoint)})
+    return current_secret(endpoint)
 
 
 # --- Endpoints -----------------------------------------------------------------------------------
@@ -267,7 +274,7 @@ def _add_deliveries(message, endpoints):
     return deliveries
 
 
-def send_test_message(org, endpoint, event_type_name):
+def send_test_message(org, endpoint, event_type_name, actor):
     """A test message with the catalog's example payload, to this endpoint only."""
     offered = {t.name: t for t in catalog.webhook_types()}
     event_type = offered.get(event_type_name)
@@ -279,18 +286,23 @@ def send_test_message(org, endpoint, event_type_name):
     message = WebhookMessage(id=uuid.uuid4(), org_id=org.id, event_type=event_type.name, is_test=True,
                              body=_envelope(event_type.name, at, event_type.example), created_at=at)
     db.session.add(message)
+    events_service.emit(org, "webhook.endpoint.test_sent", actor, [_endpoint_target(endpoint)],
+                        {"endpoint": endpoint_payload(endpoint), "event_type": event_type.name})
     return _add_deliveries(message, [endpoint])[0]
 
 
-def resend_delivery(delivery):
+def resend_delivery(org, delivery, actor):
     """Queue a delivery again now, whatever its status (the consumer may have lost it)."""
     if not delivery.endpoint.is_active:
         raise ServiceError("Enable the endpoint before resending to it.")
     _requeue([delivery])
+    events_service.emit(org, "webhook.message.resent", actor, [_endpoint_target(delivery.endpoint)],
+                        {"endpoint": endpoint_payload(delivery.endpoint), "delivery_id": str(delivery.id),
+                         "event_type": delivery.message.event_type})
     return delivery
 
 
-def recover_failed(endpoint, since):
+def recover_failed(org, endpoint, since, actor):
     """Queue again every failed delivery to endpoint created since the given time. Returns the count."""
     if not endpoint.is_active:
         raise ServiceError("Enable the endpoint before recovering its failed messages.")
@@ -302,6 +314,8 @@ def recover_failed(endpoint, since):
             WebhookDelivery.created_at >= since)
     ).all()
     _requeue(failed)
+    events_service.emit(org, "webhook.messages.recovered", actor, [_endpoint_target(endpoint)],
+                        {"endpoint": endpoint_payload(endpoint), "since": since.isoformat(), "count": len(failed)})
     return len(failed)
 
 

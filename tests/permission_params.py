@@ -81,7 +81,8 @@ def _webhook_endpoint(org, owner):
 def _webhook_delivery(org, owner):
     from extensions import db
     from services import webhooks
-    delivery = webhooks.send_test_message(org, _webhook_endpoint(org, owner), "member.added")
+    from services.events import SYSTEM
+    delivery = webhooks.send_test_message(org, _webhook_endpoint(org, owner), "member.added", SYSTEM)
     db.session.commit()
     return delivery
 

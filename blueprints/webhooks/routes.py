@@ -147,7 +147,9 @@ def webhook_endpoints_delete(endpoint_id):
 def webhook_endpoints_secret(endpoint_id):
     """Reveal the signing secret (an htmx request gets just the secret box)."""
     endpoint = WebhookEndpoint.get_for_org_or_404(current_org.id, endpoint_id)
-    body, status = _render_show(endpoint, secret=webhooks.reveal_secret(endpoint))
+    secret = webhooks.reveal_secret(current_org, endpoint, current_actor())
+    db.session.commit()  # the audit event of the reveal
+    body, status = _render_show(endpoint, secret=secret)
     return body, status, {"Cache-Control": "no-store"}
 
 
@@ -187,7 +189,7 @@ def webhook_endpoints_send_test(endpoint_id):
     form = TestEventForm()
     if form.validate_on_submit():
         try:
-            delivery = webhooks.send_test_message(current_org, endpoint, form.event_type.data)
+            delivery = webhooks.send_test_message(current_org, endpoint, form.event_type.data, current_actor())
         except ServiceError as error:
             apply_service_error(form, error)
         else:
@@ -205,7 +207,7 @@ def webhook_endpoints_recover(endpoint_id):
     form = RecoverForm()
     if form.validate_on_submit():
         try:
-            count = webhooks.recover_failed(endpoint, form.since.data.replace(tzinfo=timezone.utc))
+            count = webhooks.recover_failed(current_org, endpoint, form.since.data.replace(tzinfo=timezone.utc), current_actor())
         except ServiceError as error:
             apply_service_error(form, error)
         else:
@@ -236,7 +238,7 @@ def webhook_deliveries_resend(delivery_id):
     """Send this message to its endpoint again, now."""
     delivery = WebhookDelivery.get_for_org_or_404(current_org.id, delivery_id)
     try:
-        webhooks.resend_delivery(delivery)
+        webhooks.resend_delivery(current_org, delivery, current_actor())
     except ServiceError as error:
         flash(error.message, "error")
     else:

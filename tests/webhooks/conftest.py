@@ -80,4 +80,4 @@ def verify(request, *secrets):
 
 
 def secret_of(endpoint):
-    return webhooks.reveal_secret(db.session.get(WebhookEndpoint, endpoint.id))
+    return webhooks.current_secret(db.session.get(WebhookEndpoint, endpoint.id))

@@ -293,11 +293,13 @@ def test_resend_and_recover(app, make, receiver, deliver, fast_retries, clock):
     assert {d.status for d in db.session.scalars(select(WebhookDelivery))} == {"failed"}
     receiver.default = Reply(200)
     first = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at)).first()
-    webhooks.resend_delivery(first)
+    webhooks.resend_delivery(org, first, SYSTEM)
     db.session.commit()
     deliver()
     assert db.session.get(WebhookDelivery, first.id).status == "succeeded"
-    count = webhooks.recover_failed(db.session.get(WebhookEndpoint, endpoint.id), webhooks.now().replace(year=2000))
+    count = webhooks.recover_failed(org, db.session.get(WebhookEndpoint, endpoint.id), webhooks.now().replace(year=2000), SYSTEM)
+    audited = {e.action for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("webhook.message%")))}
+    assert audited == {"webhook.message.resent", "webhook.messages.recovered"}
     db.session.commit()
     assert count == 1
     deliver()

@@ -86,17 +86,19 @@ def test_edit_endpoint(client, admin_org, receiver):
 def test_reveal_rotate_and_end_overlap(client, admin_org, receiver):
     endpoint = make_endpoint(admin_org, receiver.url())
     show = client.get(f"{base(admin_org)}/{endpoint.id}").get_data(as_text=True)
-    secret = webhooks.reveal_secret(endpoint)
+    secret = webhooks.current_secret(endpoint)
     assert secret not in show and 'id="reveal_secret"' in show
     revealed = client.get(f"{base(admin_org)}/{endpoint.id}/secret", headers={"HX-Request": "true", "HX-Target": "endpoint_secret"})
     assert revealed.status_code == 200 and revealed.headers["Cache-Control"] == "no-store"
     assert secret in revealed.get_data(as_text=True) and "<html" not in revealed.get_data(as_text=True)
     assert secret in client.get(f"{base(admin_org)}/{endpoint.id}/secret").get_data(as_text=True)  # no-JS path
+    reveals = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "webhook.endpoint.secret_revealed")).all()
+    assert len(reveals) == 2 and reveals[0].actor_type == "user" and secret not in str(reveals[0].data)
 
     response = client.post(f"{base(admin_org)}/{endpoint.id}/secret/rotate", data={"previous": "overlap"})
     assert response.status_code == 303
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
-    assert webhooks.reveal_secret(endpoint) != secret and len(webhooks.signing_secrets(endpoint)) == 2
+    assert webhooks.current_secret(endpoint) != secret and len(webhooks.signing_secrets(endpoint)) == 2
     page = client.get(f"{base(admin_org)}/{endpoint.id}").get_data(as_text=True)
     assert 'id="overlap_notice"' in page
     client.post(f"{base(admin_org)}/{endpoint.id}/secret/end-overlap")
@@ -116,7 +118,7 @@ def test_send_test_event_and_poll_until_settled(client, admin_org, receiver, del
     assert poll.status_code == 200 and poll.get_data(as_text=True).lstrip().startswith("<tbody")
     deliver()
     (request,) = receiver.wait_for(1)
-    payload = verify(request, webhooks.reveal_secret(endpoint))
+    payload = verify(request, webhooks.current_secret(endpoint))
     assert payload["type"] == "member.added" and payload["data"]["user"]["email"] == "ada@example.com"
     settled = client.get(f"{base(admin_org)}/{endpoint.id}?status=all&page=1", headers=region)
     assert settled.status_code == 286       # htmx stops polling
