@@ -1,7 +1,7 @@
 """Orgkit: create_app() builds the Flask app: config, extensions, blueprints, request hooks, CLI."""
 import importlib
 import os
-import logging
+import re
 import uuid
 
 from flask import Flask, g, jsonify, render_template, request
@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import htmx
+import logs
 from config import Config
 from extensions import csrf, db, jobs, limiter, login_manager, migrate
 
@@ -24,6 +25,8 @@ BLUEPRINT_MODULES = [
     "blueprints.invitations",
     "blueprints.invitations.public",
 ]
+
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 ERROR_TITLES = {
     400: "Bad request",
@@ -41,7 +44,7 @@ def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or Config())
     os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite database lives there
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    logs.init_app(app)  # LOG_FORMAT json|text, context (request id, org, user) on every line
     if app.config["TRUSTED_PROXY_COUNT"]:
         # Only as many X-Forwarded-* hops as there are proxies we run, so clients cannot spoof their
         # IP (rate limits, audit log) or the scheme (secure cookies, SAML/SCIM URLs).
@@ -99,7 +102,10 @@ def load_user(user_id):
 def _register_request_hooks(app):
     @app.before_request
     def assign_request_id():
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        # A proxy's request id is kept so its logs and ours line up; anything that is not a plain
+        # token is replaced, so a client cannot forge log fields through this header.
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
 
     @app.after_request
     def security_headers(response):

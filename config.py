@@ -4,6 +4,7 @@ The README's settings table is generated from SETTINGS below, so a new setting i
 it is declared.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -21,7 +22,7 @@ SETTINGS = [
     ("SMTP_PASSWORD", "", "SMTP password (optional)."),
     ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
     ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
-    ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
+    ("SESSION_COOKIE_SECURE", "auto", "Send the session and remember-me cookies over HTTPS only: true, false, or auto (true when PUBLIC_BASE_URL is https://)."),
     ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Failed login attempts allowed per client IP (then 429 until the window frees)."),
     ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Failed login attempts allowed per account (email), whether or not the account exists."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
@@ -34,6 +35,11 @@ SETTINGS = [
     ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
     # Invitations
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
+    # Operations (issue 8)
+    ("LOG_FORMAT", "text", "text (readable, for a terminal) or json (one JSON object per line with request_id, org, user_id, job_id: use in production)."),
+    ("LOG_REQUESTS", "true", "Log one line per finished request (method, path, status, duration_ms) with the request's context."),
+    ("SESSION_COOKIE_SAMESITE", "Lax", "SameSite of the session and remember-me cookies: Lax (emailed links arrive logged in) or Strict."),
+    ("REMEMBER_COOKIE_DAYS", "30", "Days a \"Keep me logged in\" cookie lasts (log out everywhere ends it sooner)."),
 ]
 
 
@@ -54,14 +60,24 @@ class Config:
         self.SMTP_PORT = int(self.SMTP_PORT)
         self.TRUSTED_PROXY_COUNT = int(self.TRUSTED_PROXY_COUNT)
         self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)
-        self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
+        if str(self.SESSION_COOKIE_SECURE).strip().lower() == "auto":
+            # A site served over https gets Secure cookies without a second setting to remember.
+            self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.lower().startswith("https://")
+        else:
+            self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
         self.SESSION_COOKIE_HTTPONLY = True
-        # Lax, not Strict: links from emails must arrive logged in. The SAML ACS POST is cross-site
-        # and so arrives without this cookie; SSO keeps its state server-side (see services/saml.py).
-        self.SESSION_COOKIE_SAMESITE = "Lax"
+        # Lax by default, not Strict: links from emails must arrive logged in. The SAML ACS POST is
+        # cross-site and so arrives without this cookie; SSO keeps its state server-side.
+        self.SESSION_COOKIE_SAMESITE = self.SESSION_COOKIE_SAMESITE.strip().capitalize()
+        if self.SESSION_COOKIE_SAMESITE not in ("Lax", "Strict"):
+            # None would send the session on cross-site POSTs; CSRF tokens would be the only wall left.
+            raise ValueError("SESSION_COOKIE_SAMESITE must be Lax or Strict")
         self.REMEMBER_COOKIE_HTTPONLY = True
-        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SAMESITE = self.SESSION_COOKIE_SAMESITE
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=int(self.REMEMBER_COOKIE_DAYS))
+        self.LOG_FORMAT = self.LOG_FORMAT.strip().lower()
+        self.LOG_REQUESTS = _bool(self.LOG_REQUESTS)
         self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
         self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

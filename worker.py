@@ -16,6 +16,7 @@ import time
 
 from rq import SimpleWorker
 
+import logs
 from extensions import QUEUE_NAMES, db, jobs
 
 log = logging.getLogger("orgkit.worker")
@@ -29,7 +30,8 @@ class OrgkitWorker(SimpleWorker):
     def perform_job(self, job, queue, *args, **kwargs):
         # RQ 3 passes an execution record as well; pass through whatever this RQ version gives.
         try:
-            return super().perform_job(job, queue, *args, **kwargs)
+            with logs.job_context(job):
+                return super().perform_job(job, queue, *args, **kwargs)
         finally:
             db.session.remove()
 
@@ -41,7 +43,7 @@ def make_worker(queue_names=QUEUE_NAMES):
 def run_sweeper(app, stop, interval=SWEEP_INTERVAL_SECONDS):
     from jobs.sweeper import sweep_all
     while not stop.is_set():
-        with app.app_context():
+        with app.app_context(), logs.bound(job="sweeper"):
             try:
                 sweep_all()
             except Exception:
