@@ -40,7 +40,29 @@ SETTINGS = [
     ("LOG_REQUESTS", "true", "Log one line per finished request (method, path, status, duration_ms) with the request's context."),
     ("SESSION_COOKIE_SAMESITE", "Lax", "SameSite of the session and remember-me cookies: Lax (emailed links arrive logged in) or Strict."),
     ("REMEMBER_COOKIE_DAYS", "30", "Days a \"Keep me logged in\" cookie lasts (log out everywhere ends it sooner)."),
+    ("AUDIT_RETENTION_DAYS", "365", "Days audit events are kept (0 = forever)."),
+    ("NOTIFICATION_RETENTION_DAYS", "90", "Days in-app notifications are kept, read or not (0 = forever)."),
+    ("WEBHOOK_ATTEMPT_RETENTION_DAYS", "30", "Days the webhook attempt log (requests and responses) is kept (0 = forever)."),
+    ("EMAIL_RETENTION_DAYS", "30", "Days sent or failed emails (bodies with their links) are kept in the outbox table (0 = forever)."),
+    ("RETENTION_BATCH_SIZE", "1000", "Rows deleted per transaction by the retention job."),
+    ("RETENTION_INTERVAL_MINUTES", "60", "How often the worker's sweeper runs the retention job."),
 ]
+
+
+RETENTION_SETTINGS = (
+    "AUDIT_RETENTION_DAYS", "NOTIFICATION_RETENTION_DAYS", "WEBHOOK_ATTEMPT_RETENTION_DAYS",
+    "EMAIL_RETENTION_DAYS", "RETENTION_BATCH_SIZE", "RETENTION_INTERVAL_MINUTES",
+)
+
+
+def _non_negative_int(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must be 0 or more")
+    return number
 
 
 def _env(name, default):
@@ -78,6 +100,10 @@ class Config:
         self.REMEMBER_COOKIE_DURATION = timedelta(days=int(self.REMEMBER_COOKIE_DAYS))
         self.LOG_FORMAT = self.LOG_FORMAT.strip().lower()
         self.LOG_REQUESTS = _bool(self.LOG_REQUESTS)
+        for name in RETENTION_SETTINGS:
+            setattr(self, name, _non_negative_int(name, getattr(self, name)))
+        if self.RETENTION_BATCH_SIZE < 1 or self.RETENTION_INTERVAL_MINUTES < 1:
+            raise ValueError("RETENTION_BATCH_SIZE and RETENTION_INTERVAL_MINUTES must be at least 1")
         self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
         self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

@@ -18,8 +18,22 @@ def sweep_emails():
     return len(ids)
 
 
+def sweep_retention(now=None):
+    """Enqueue the retention job at most once per RETENTION_INTERVAL_MINUTES across every worker:
+    the first sweeper to set the Redis key wins the interval, the others skip it."""
+    from flask import current_app
+
+    from jobs.retention import prune_expired_rows
+    interval = current_app.config["RETENTION_INTERVAL_MINUTES"] * 60
+    if not jobs.redis.set("orgkit:retention:claimed", "1", nx=True, ex=interval):
+        return 0
+    jobs.enqueue("default", prune_expired_rows, job_id="retention-prune")
+    return 1
+
+
 # Every sweep function, run in order by sweep_all(). Features add theirs here.
 SWEEPS = [sweep_emails]
+SWEEPS.append(sweep_retention)  # operations: prune old rows per the *_RETENTION_DAYS settings
 
 
 def sweep_all():
