@@ -6,6 +6,7 @@ import uuid
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -161,9 +162,40 @@ def _register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(exc):
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the pool replaces it on the next checkout
+            app.logger.warning("rollback failed after an error", exc_info=True)
+        if isinstance(exc, OperationalError):
+            # The database is unreachable (restart, failover): a 503 that says so and asks to retry,
+            # rendered without touching the database; pool_pre_ping reconnects once it is back.
+            app.logger.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+            return render_unavailable(503, "Orgkit cannot reach its database right now. Try again in a moment.")
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(500)
+        try:
+            return render_error(500)
+        except Exception:  # the error page itself failed (it reads the signed-in user from the database)
+            app.logger.exception("error page failed; answering with the plain one")
+            return render_unavailable(500)
+
+    def render_unavailable(status, description=None):
+        for prefix, renderer in app.extensions["orgkit_error_renderers"]:
+            if request.path.startswith(prefix):
+                response = app.make_response(renderer(status, description))
+                break
+        else:
+            if request.accept_mimetypes.best == "application/json":
+                response = app.make_response((jsonify(error={"code": status, "message": description or ERROR_TITLES[500]}), status))
+            else:
+                title = "Temporarily unavailable" if status == 503 else ERROR_TITLES[500]
+                # Straight from the Jinja environment: render_template would run the context
+                # processors, and Flask-Login's loads the signed-in user from the database.
+                page = app.jinja_env.get_template("errors/unavailable.html").render(
+                    status=status, title=title, description=description)
+                response = app.make_response((page, status))
+        if status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
 
 def _register_template_helpers(app):

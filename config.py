@@ -46,6 +46,7 @@ SETTINGS = [
     ("EMAIL_RETENTION_DAYS", "30", "Days sent or failed emails (bodies with their links) are kept in the outbox table (0 = forever)."),
     ("RETENTION_BATCH_SIZE", "1000", "Rows deleted per transaction by the retention job."),
     ("RETENTION_INTERVAL_MINUTES", "60", "How often the worker's sweeper runs the retention job."),
+    ("SWEEP_INTERVAL_SECONDS", "10", "How often each worker's sweeper re-enqueues due or stuck deliveries and emails (after a Redis outage, a worker crash ...)."),
 ]
 
 
@@ -100,6 +101,7 @@ class Config:
         self.REMEMBER_COOKIE_DURATION = timedelta(days=int(self.REMEMBER_COOKIE_DAYS))
         self.LOG_FORMAT = self.LOG_FORMAT.strip().lower()
         self.LOG_REQUESTS = _bool(self.LOG_REQUESTS)
+        self.SWEEP_INTERVAL_SECONDS = float(self.SWEEP_INTERVAL_SECONDS)
         for name in RETENTION_SETTINGS:
             setattr(self, name, _non_negative_int(name, getattr(self, name)))
         if self.RETENTION_BATCH_SIZE < 1 or self.RETENTION_INTERVAL_MINUTES < 1:
@@ -110,6 +112,10 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         self.RATELIMIT_STRATEGY = "moving-window"
+        # Redis down must not take the login page down with it: limits are then counted in each
+        # process's memory until Redis answers again (tests/faults/test_faults.py proves it).
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
         # Jobs run on Redis queues when True; in-process after commit when False. None = probe Redis.
         self.USE_REDIS_QUEUE = None
         self.TESTING = False

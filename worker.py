@@ -21,9 +21,6 @@ from extensions import QUEUE_NAMES, db, jobs
 
 log = logging.getLogger("orgkit.worker")
 
-SWEEP_INTERVAL_SECONDS = 10
-
-
 class OrgkitWorker(SimpleWorker):
     """A SimpleWorker that gives each job a fresh database session."""
 
@@ -40,8 +37,9 @@ def make_worker(queue_names=QUEUE_NAMES):
     return OrgkitWorker([jobs.queues[name] for name in queue_names], connection=jobs.redis)
 
 
-def run_sweeper(app, stop, interval=SWEEP_INTERVAL_SECONDS):
+def run_sweeper(app, stop, interval=None):
     from jobs.sweeper import sweep_all
+    interval = interval or app.config["SWEEP_INTERVAL_SECONDS"]
     while not stop.is_set():
         with app.app_context(), logs.bound(job="sweeper"):
             try:
