@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = [
     "blueprints.audit",
     "blueprints.invitations",
     "blueprints.invitations.public",
+    "blueprints.scim",
 ]
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")

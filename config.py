@@ -35,6 +35,8 @@ SETTINGS = [
     ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
     # Invitations
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
+    # SCIM provisioning
+    ("SCIM_RATE_LIMIT", "50 per second", "Requests allowed per SCIM token (Flask-Limiter syntax); past it, 429 with Retry-After."),
     # Operations (issue 8)
     ("LOG_FORMAT", "text", "text (readable, for a terminal) or json (one JSON object per line with request_id, org, user_id, job_id: use in production)."),
     ("LOG_REQUESTS", "true", "Log one line per finished request (method, path, status, duration_ms) with the request's context."),

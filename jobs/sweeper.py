@@ -32,7 +32,12 @@ def sweep_retention(now=None):
 
 
 # Every sweep function, run in order by sweep_all(). Features add theirs here.
-SWEEPS = [sweep_emails]
+def sweep_scim_request_logs():
+    from services.scim.settings import prune_request_logs
+    return prune_request_logs()
+
+
+SWEEPS = [sweep_emails, sweep_scim_request_logs]
 SWEEPS.append(sweep_retention)  # operations: prune old rows per the *_RETENTION_DAYS settings
 
 

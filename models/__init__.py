@@ -3,9 +3,12 @@ from models.audit import AuditEvent
 from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
 from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
+from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.users import User, normalise_email
 
 __all__ = [
     "AuditEvent", "Invitation", "InviteLink", "Membership", "Organization", "OrgScoped", "OrgStatus",
-    "OutboundEmail", "Role", "User", "normalise_email", "parse_uuid", "utcnow",
+    "OutboundEmail", "Role",
+    "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
+    "User", "normalise_email", "parse_uuid", "utcnow",
 ]

@@ -40,3 +40,30 @@ def _make_invitation(org, owner):
 
 
 PARAM_FACTORIES["invitation_id"] = _make_invitation
+# --- SCIM ---------------------------------------------------------------------------------------
+
+def _scim_token(org, owner):
+    # A row made directly: the matrix asks for one per route, past the two-live-tokens limit.
+    import secrets
+
+    from extensions import db
+    from models import ScimToken
+    from services.scim import settings
+    row = ScimToken(org_id=org.id, prefix="okscim_test", token_hash=settings.hash_token(secrets.token_hex(16)),
+                    created_by_label=owner.email)
+    db.session.add(row)
+    db.session.commit()
+    return str(row.id)
+
+
+def _scim_group(org, owner):
+    from extensions import db
+    from models import ScimGroup
+    group = ScimGroup(org_id=org.id, display_name="Engineering", display_name_lower="engineering", version=1)
+    db.session.add(group)
+    db.session.commit()
+    return str(group.id)
+
+
+PARAM_FACTORIES["token_id"] = _scim_token
+PARAM_FACTORIES["group_id"] = _scim_group
