@@ -75,7 +75,8 @@ def _request_fields():
     request_id = g.get("request_id")
     if request_id:
         fields["request_id"] = request_id
-    org = g.get("org")
+    # Org pages and the JSON API put their org on g.org; SCIM puts the token's org on g.scim_org.
+    org = g.get("org") or g.get("scim_org")
     slug = g.get("org_slug") or (_loaded_attr(org, "slug") if org is not None else None)
     if slug:
         fields["org"] = slug

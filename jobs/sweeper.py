@@ -18,7 +18,7 @@ def sweep_emails():
     return len(ids)
 
 
-def sweep_retention(now=None):
+def sweep_retention():
     """Enqueue the retention job at most once per RETENTION_INTERVAL_MINUTES across every worker:
     the first sweeper to set the Redis key wins the interval, the others skip it."""
     from flask import current_app

@@ -129,3 +129,13 @@ def test_login_sets_secure_httponly_samesite_cookies(app, client, make, monkeypa
     for name in ("session", "remember_token"):
         assert "Secure" in cookies[name] and "HttpOnly" in cookies[name] and "SameSite=Lax" in cookies[name]
     assert "Strict-Transport-Security" in response.headers
+
+
+def test_scim_request_lines_name_the_org_of_the_token(client, make, log_output):
+    from tests.scim.conftest import scim_for
+    org = make.org(name="Globex", slug="globex")
+    scim = scim_for(client, org)
+    output = log_output("json")
+    assert scim.get("/Users").status_code == 200
+    [line] = [line for line in output.json_lines() if line["logger"] == "orgkit.request"]
+    assert line["org"] == "globex" and line["org_id"] == str(org.id) and line["path"] == "/scim/v2/Users"
