@@ -20,7 +20,9 @@ import time
 from datetime import datetime, timezone
 
 from flask import g, has_request_context, request
+from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
 
 # Fields bound outside a request (jobs, the sweeper, CLI): a copy-on-write dict per context.
 _bound = contextvars.ContextVar("orgkit_log_context", default={})
@@ -75,13 +77,7 @@ def _request_fields():
     request_id = g.get("request_id")
     if request_id:
         fields["request_id"] = request_id
-    # Org pages and the JSON API put their org on g.org; SCIM puts the token's org on g.scim_org.
-    org = g.get("org") or g.get("scim_org")
-    slug = g.get("org_slug") or (_loaded_attr(org, "slug") if org is not None else None)
-    if slug:
-        fields["org"] = slug
-    if org is not None and _identity(org):
-        fields["org_id"] = _identity(org)
+    fields.update(_org_fields())
     # Flask-Login caches the user of this request on g; never load it just to log.
     user = g.get("_login_user")
     if user is not None and getattr(user, "is_authenticated", False):
@@ -89,6 +85,31 @@ def _request_fields():
         if user_id:
             fields["user_id"] = user_id
     return fields
+
+
+def _org_fields():
+    # Org pages and the JSON API put their org on g.org; SCIM puts the token's org on g.scim_org.
+    org = g.get("org") or g.get("scim_org")
+    if org is None:
+        return {"org": g.org_slug} if g.get("org_slug") else {}
+    cached = g.get("_log_org")
+    if cached is not None and cached[0] is org:
+        return cached[1]
+    slug = g.get("org_slug") or _loaded_attr(org, "slug")
+    fields = {key: value for key, value in (("org", slug), ("org_id", _identity(org))) if value}
+    if slug:
+        # After the commit the org's attributes are expired; keep what we read while they were loaded.
+        g._log_org = (org, fields)
+    return fields
+
+
+@event.listens_for(Session, "before_commit")
+def _remember_org_before_commit(session):
+    if has_request_context():
+        try:
+            _org_fields()
+        except Exception:  # logging must never break a commit
+            pass
 
 
 def _identity(obj):
