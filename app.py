@@ -1,15 +1,17 @@
 """Orgkit: create_app() builds the Flask app: config, extensions, blueprints, request hooks, CLI."""
 import importlib
 import os
-import logging
+import re
 import uuid
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import htmx
+import logs
 from config import Config
 from extensions import csrf, db, jobs, limiter, login_manager, migrate
 
@@ -27,6 +29,8 @@ BLUEPRINT_MODULES = [
     "blueprints.webhooks",
 ]
 
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
 ERROR_TITLES = {
     400: "Bad request",
     403: "You can't do that here",
@@ -43,7 +47,7 @@ def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or Config())
     os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite database lives there
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    logs.init_app(app)  # LOG_FORMAT json|text, context (request id, org, user) on every line
     if app.config["TRUSTED_PROXY_COUNT"]:
         # Only as many X-Forwarded-* hops as there are proxies we run, so clients cannot spoof their
         # IP (rate limits, audit log) or the scheme (secure cookies, SAML/SCIM URLs).
@@ -101,7 +105,10 @@ def load_user(user_id):
 def _register_request_hooks(app):
     @app.before_request
     def assign_request_id():
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        # A proxy's request id is kept so its logs and ours line up; anything that is not a plain
+        # token is replaced, so a client cannot forge log fields through this header.
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
 
     @app.after_request
     def security_headers(response):
@@ -157,9 +164,40 @@ def _register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(exc):
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the pool replaces it on the next checkout
+            app.logger.warning("rollback failed after an error", exc_info=True)
+        if isinstance(exc, OperationalError):
+            # The database is unreachable (restart, failover): a 503 that says so and asks to retry,
+            # rendered without touching the database; pool_pre_ping reconnects once it is back.
+            app.logger.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+            return render_unavailable(503, "Orgkit cannot reach its database right now. Try again in a moment.")
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return render_error(500)
+        try:
+            return render_error(500)
+        except Exception:  # the error page itself failed (it reads the signed-in user from the database)
+            app.logger.exception("error page failed; answering with the plain one")
+            return render_unavailable(500)
+
+    def render_unavailable(status, description=None):
+        for prefix, renderer in app.extensions["orgkit_error_renderers"]:
+            if request.path.startswith(prefix):
+                response = app.make_response(renderer(status, description))
+                break
+        else:
+            if request.accept_mimetypes.best == "application/json":
+                response = app.make_response((jsonify(error={"code": status, "message": description or ERROR_TITLES[500]}), status))
+            else:
+                title = "Temporarily unavailable" if status == 503 else ERROR_TITLES[500]
+                # Straight from the Jinja environment: render_template would run the context
+                # processors, and Flask-Login's loads the signed-in user from the database.
+                page = app.jinja_env.get_template("errors/unavailable.html").render(
+                    status=status, title=title, description=description)
+                response = app.make_response((page, status))
+        if status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
 
 def _register_template_helpers(app):

@@ -4,6 +4,7 @@ The README's settings table is generated from SETTINGS below, so a new setting i
 it is declared.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -21,7 +22,7 @@ SETTINGS = [
     ("SMTP_PASSWORD", "", "SMTP password (optional)."),
     ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
     ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
-    ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
+    ("SESSION_COOKIE_SECURE", "auto", "Send the session and remember-me cookies over HTTPS only: true, false, or auto (true when PUBLIC_BASE_URL is https://)."),
     ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Failed login attempts allowed per client IP (then 429 until the window frees)."),
     ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Failed login attempts allowed per account (email), whether or not the account exists."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
@@ -50,7 +51,35 @@ SETTINGS = [
     ("WEBHOOK_BATCH_SIZE", "200", "Deliveries a worker claims from the database in one query."),
     ("WEBHOOK_LEASE_SECONDS", "60", "Seconds a worker holds a claimed delivery; after that the sweeper hands it to another worker (crash recovery)."),
     ("WEBHOOK_SWEEP_GRACE_SECONDS", "30", "Seconds a due delivery may wait in Redis before the sweeper signals it again from the database."),
+    # Operations (issue 8)
+    ("LOG_FORMAT", "text", "text (readable, for a terminal) or json (one JSON object per line with request_id, org, user_id, job_id: use in production)."),
+    ("LOG_REQUESTS", "true", "Log one line per finished request (method, path, status, duration_ms) with the request's context."),
+    ("SESSION_COOKIE_SAMESITE", "Lax", "SameSite of the session and remember-me cookies: Lax (emailed links arrive logged in) or Strict."),
+    ("REMEMBER_COOKIE_DAYS", "30", "Days a \"Keep me logged in\" cookie lasts (log out everywhere ends it sooner)."),
+    ("AUDIT_RETENTION_DAYS", "365", "Days audit events are kept (0 = forever)."),
+    ("NOTIFICATION_RETENTION_DAYS", "90", "Days in-app notifications are kept, read or not (0 = forever)."),
+    ("WEBHOOK_ATTEMPT_RETENTION_DAYS", "30", "Days the webhook attempt log (requests and responses) is kept (0 = forever)."),
+    ("EMAIL_RETENTION_DAYS", "30", "Days sent or failed emails (bodies with their links) are kept in the outbox table (0 = forever)."),
+    ("RETENTION_BATCH_SIZE", "1000", "Rows deleted per transaction by the retention job."),
+    ("RETENTION_INTERVAL_MINUTES", "60", "How often the worker's sweeper runs the retention job."),
+    ("SWEEP_INTERVAL_SECONDS", "10", "How often each worker's sweeper re-enqueues due or stuck deliveries and emails (after a Redis outage, a worker crash ...)."),
 ]
+
+
+RETENTION_SETTINGS = (
+    "AUDIT_RETENTION_DAYS", "NOTIFICATION_RETENTION_DAYS", "WEBHOOK_ATTEMPT_RETENTION_DAYS",
+    "EMAIL_RETENTION_DAYS", "RETENTION_BATCH_SIZE", "RETENTION_INTERVAL_MINUTES",
+)
+
+
+def _non_negative_int(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must be 0 or more")
+    return number
 
 
 def _env(name, default):
@@ -70,14 +99,29 @@ class Config:
         self.SMTP_PORT = int(self.SMTP_PORT)
         self.TRUSTED_PROXY_COUNT = int(self.TRUSTED_PROXY_COUNT)
         self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)
-        self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
+        if str(self.SESSION_COOKIE_SECURE).strip().lower() == "auto":
+            # A site served over https gets Secure cookies without a second setting to remember.
+            self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.lower().startswith("https://")
+        else:
+            self.SESSION_COOKIE_SECURE = _bool(self.SESSION_COOKIE_SECURE)
         self.SESSION_COOKIE_HTTPONLY = True
-        # Lax, not Strict: links from emails must arrive logged in. The SAML ACS POST is cross-site
-        # and so arrives without this cookie; SSO keeps its state server-side (see services/saml.py).
-        self.SESSION_COOKIE_SAMESITE = "Lax"
+        # Lax by default, not Strict: links from emails must arrive logged in. The SAML ACS POST is
+        # cross-site and so arrives without this cookie; SSO keeps its state server-side.
+        self.SESSION_COOKIE_SAMESITE = self.SESSION_COOKIE_SAMESITE.strip().capitalize()
+        if self.SESSION_COOKIE_SAMESITE not in ("Lax", "Strict"):
+            # None would send the session on cross-site POSTs; CSRF tokens would be the only wall left.
+            raise ValueError("SESSION_COOKIE_SAMESITE must be Lax or Strict")
         self.REMEMBER_COOKIE_HTTPONLY = True
-        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SAMESITE = self.SESSION_COOKIE_SAMESITE
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=int(self.REMEMBER_COOKIE_DAYS))
+        self.LOG_FORMAT = self.LOG_FORMAT.strip().lower()
+        self.LOG_REQUESTS = _bool(self.LOG_REQUESTS)
+        self.SWEEP_INTERVAL_SECONDS = float(self.SWEEP_INTERVAL_SECONDS)
+        for name in RETENTION_SETTINGS:
+            setattr(self, name, _non_negative_int(name, getattr(self, name)))
+        if self.RETENTION_BATCH_SIZE < 1 or self.RETENTION_INTERVAL_MINUTES < 1:
+            raise ValueError("RETENTION_BATCH_SIZE and RETENTION_INTERVAL_MINUTES must be at least 1")
         self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
         self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
         self.EGRESS_ALLOW_HTTP = _bool(self.EGRESS_ALLOW_HTTP)
@@ -90,6 +134,10 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         self.RATELIMIT_STRATEGY = "moving-window"
+        # Redis down must not take the login page down with it: limits are then counted in each
+        # process's memory until Redis answers again (tests/faults/test_faults.py proves it).
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
         # Jobs run on Redis queues when True; in-process after commit when False. None = probe Redis.
         self.USE_REDIS_QUEUE = None
         self.TESTING = False

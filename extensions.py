@@ -20,6 +20,8 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+import logs
+
 log = logging.getLogger(__name__)
 
 # Named constraints so Alembic migrations are stable on SQLite and PostgreSQL alike.
@@ -72,8 +74,10 @@ class Jobs:
         if self._local is not None:
             self._local.submit(func, args, kwargs)
             return None
+        # The job logs with the request id and org of the request that enqueued it (logs.py).
         return self.queues[queue_name].enqueue(
-            func, *args, job_id=job_id, failure_ttl=86400, result_ttl=300, **kwargs
+            func, *args, job_id=job_id, failure_ttl=86400, result_ttl=300,
+            meta={"log": logs.carried_context()}, **kwargs
         )
 
 

@@ -16,6 +16,24 @@ graceful_timeout = 20
 keepalive = 5
 # Load the app in each worker after the fork, so no database connection is shared across processes.
 preload_app = False
-accesslog = "-"
 errorlog = "-"
+if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+    # JSON everywhere: the app writes the access line itself (LOG_REQUESTS), with request id, org
+    # and user, so gunicorn's plain access log is off, and gunicorn's own lines are JSON too. The root
+    # logger gets no handler here: the app installs its own (logs.py), and two would print twice.
+    accesslog = None
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            # Dropped: with a logconfig_dict gunicorn logs access lines even when accesslog is None.
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
+else:
+    accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -21,12 +21,10 @@ import time
 
 from rq import SimpleWorker
 
+import logs
 from extensions import QUEUE_NAMES, db, jobs
 
 log = logging.getLogger("orgkit.worker")
-
-SWEEP_INTERVAL_SECONDS = 10
-
 
 class OrgkitWorker(SimpleWorker):
     """A SimpleWorker that gives each job a fresh database session."""
@@ -34,7 +32,8 @@ class OrgkitWorker(SimpleWorker):
     def perform_job(self, job, queue, *args, **kwargs):
         # RQ 3 passes an execution record as well; pass through whatever this RQ version gives.
         try:
-            return super().perform_job(job, queue, *args, **kwargs)
+            with logs.job_context(job):
+                return super().perform_job(job, queue, *args, **kwargs)
         finally:
             db.session.remove()
 
@@ -43,10 +42,11 @@ def make_worker(queue_names=QUEUE_NAMES):
     return OrgkitWorker([jobs.queues[name] for name in queue_names], connection=jobs.redis)
 
 
-def run_sweeper(app, stop, interval=SWEEP_INTERVAL_SECONDS):
+def run_sweeper(app, stop, interval=None):
     from jobs.sweeper import sweep_all
+    interval = interval or app.config["SWEEP_INTERVAL_SECONDS"]
     while not stop.is_set():
-        with app.app_context():
+        with app.app_context(), logs.bound(job="sweeper"):
             try:
                 sweep_all()
             except Exception:

@@ -19,18 +19,31 @@ def sweep_emails():
 
 
 def sweep_webhooks():
+    """Deliveries that are due, or whose worker lease expired (a crashed worker)."""
     from jobs.webhooks import sweep_webhook_deliveries
     return sweep_webhook_deliveries()
 
 
-# Every sweep function, run in order by sweep_all(). Features add theirs here.
 def sweep_scim_request_logs():
     from services.scim.settings import prune_request_logs
     return prune_request_logs()
 
 
-SWEEPS = [sweep_emails, sweep_scim_request_logs]
-SWEEPS.append(sweep_webhooks)  # webhooks: deliveries due or whose worker lease expired
+def sweep_retention():
+    """Enqueue the retention job at most once per RETENTION_INTERVAL_MINUTES across every worker:
+    the first sweeper to set the Redis key wins the interval, the others skip it."""
+    from flask import current_app
+
+    from jobs.retention import prune_expired_rows
+    interval = current_app.config["RETENTION_INTERVAL_MINUTES"] * 60
+    if not jobs.redis.set("orgkit:retention:claimed", "1", nx=True, ex=interval):
+        return 0
+    jobs.enqueue("default", prune_expired_rows, job_id="retention-prune")
+    return 1
+
+
+# Every sweep function, run in order by sweep_all(). Features add theirs here.
+SWEEPS = [sweep_emails, sweep_webhooks, sweep_scim_request_logs, sweep_retention]
 
 
 def sweep_all():

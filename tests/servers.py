@@ -29,9 +29,9 @@ class _Collector:
 
 
 class SmtpServer:
-    def __init__(self):
+    def __init__(self, port=None):
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = port or free_port()
         self.handler = _Collector()
         self.controller = Controller(self.handler, hostname=self.host, port=self.port)
 
