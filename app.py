@@ -18,6 +18,7 @@ BLUEPRINT_MODULES = [
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
+    "blueprints.notifications",
 ]
 
 ERROR_TITLES = {

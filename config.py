@@ -28,6 +28,7 @@ SETTINGS = [
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
     ("TRUSTED_PROXY_COUNT", "0", "How many reverse proxies in front of Orgkit set X-Forwarded-For/-Proto/-Host (0 = trust none)."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
 ]
 
 
@@ -58,6 +59,7 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
         self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
+        self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL

@@ -57,6 +57,9 @@ EVENT_TYPES = [
               recipients=("target_user",), critical=True, webhook=False),
     EventType("user.sessions_revoked", "All your sessions were signed out.", {"user": _USER},
               recipients=("target_user",), critical=True, webhook=False),
+    # Notifications: a person's own notification choices (recorded in the audit trail, told to no one).
+    EventType("notification.preferences_updated", "Your notification settings changed.",
+              {"user": _USER, "event_types": ["member.added"]}, recipients=(), webhook=False),
 ]
 
 CATALOG = {event_type.name: event_type for event_type in EVENT_TYPES}

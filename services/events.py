@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from extensions import db
 from models import AuditEvent
-from services import catalog
+from services import catalog, notifications
 
 
 @dataclass(frozen=True)
@@ -56,4 +56,5 @@ def emit(org, type, actor, targets=(), data=None):
     db.session.add(event)
     db.session.flush()
     # Further outputs (webhook messages, notifications, emails) are called here, in this transaction.
+    notifications.fan_out(event, org, event_type, actor, targets, data)
     return event
