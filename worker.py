@@ -26,9 +26,10 @@ SWEEP_INTERVAL_SECONDS = 10
 class OrgkitWorker(SimpleWorker):
     """A SimpleWorker that gives each job a fresh database session."""
 
-    def perform_job(self, job, queue):
+    def perform_job(self, job, queue, *args, **kwargs):
+        # rq 3 passes an Execution as well; pass through whatever this rq version gives.
         try:
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, *args, **kwargs)
         finally:
             db.session.remove()
 
