@@ -56,5 +56,5 @@ def emit(org, type, actor, targets=(), data=None):
     db.session.add(event)
     db.session.flush()
     # Further outputs (webhook messages, notifications, emails) are called here, in this transaction.
-    notifications.fan_out(event, org, event_type, actor, targets, data)
+    notifications.fan_out(event, org, event_type, actor, event.targets, event.data)
     return event

@@ -10,7 +10,7 @@
     GET,POST  /app/settings/notifications               notification_settings
     GET,POST  /notifications/unsubscribe/<token>        notifications_unsubscribe (no login; RFC 8058)
 """
-from flask import abort, flash, g, make_response, redirect, request, url_for
+from flask import flash, g, make_response, redirect, request, url_for
 from flask_login import current_user
 
 import htmx

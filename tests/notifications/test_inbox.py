@@ -170,3 +170,34 @@ def test_empty_inbox_says_what_to_do_next(make, client, login):
     login(make.user())
     page = client.get("/app/notifications?tab=all")
     assert "No notifications yet." in page.text and "/app/settings/notifications" in page.text
+
+
+def test_badge_request_is_one_count_on_the_partial_index(busy, client, login):
+    from sqlalchemy import event, text
+
+    _, _, person = busy
+    login(person)
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert badge(client) == 3
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 2, queries  # loading the signed-in user, and the count
+    count_sql = next(s for s in queries if "count(" in s.lower())
+    assert "FROM notifications" in count_sql and "JOIN" not in count_sql.upper()
+
+    sql = text("SELECT count(*) FROM notifications WHERE notifications.user_id = :u "
+               "AND notifications.read_at IS NULL AND notifications.archived_at IS NULL")
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))  # tiny test tables: make the planner show its index choice
+        plan = " ".join(row[0] for row in db.session.execute(text("EXPLAIN " + sql.text), {"u": person.id}))
+    else:
+        plan = " ".join(str(row[-1]) for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql.text), {"u": person.id.hex}))
+    db.session.rollback()
+    assert "ix_notifications_user_unread" in plan, plan
