@@ -78,4 +78,5 @@ def test_bell_and_inbox(live_server, browser_context, make, happen):
     # Mark all read from the bell.
     page.click("#notification_bell > summary")
     page.click("#bell_mark_all_read")
-    page.wait_for_selector('#notification_badge[data-count="0"]')
+    page.wait_for_selector('#notification_badge[data-count="0"]', state="attached")  # hidden at zero
+    assert page.locator("#notification_badge").is_hidden()  # no red dot when nothing is unread
