@@ -1,5 +1,6 @@
 """Orgkit: create_app() builds the Flask app: config, extensions, blueprints, request hooks, CLI."""
 import importlib
+import os
 import logging
 import uuid
 
@@ -18,6 +19,11 @@ BLUEPRINT_MODULES = [
     "blueprints.auth",
     "blueprints.workspaces",
     "blueprints.orgs",
+    "blueprints.members",
+    "blueprints.audit",
+    "blueprints.invitations",
+    "blueprints.invitations.public",
+    "blueprints.scim",
     "blueprints.notifications",
 ]
 
@@ -36,6 +42,7 @@ ERROR_TITLES = {
 def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or Config())
+    os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite database lives there
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
     if app.config["TRUSTED_PROXY_COUNT"]:
         # Only as many X-Forwarded-* hops as there are proxies we run, so clients cannot spoof their
@@ -170,6 +177,9 @@ def _register_template_helpers(app):
         user_workspaces=user_workspaces,
         url_exists=lambda endpoint: endpoint in app.view_functions,
     )
+    # The shared macros as a global too: a block rendered alone for htmx (render_block) does not run
+    # the template's top-level {% import %}, so blocks would otherwise lose `ui`.
+    app.jinja_env.globals["ui"] = app.jinja_env.get_template("_macros.html").module
 
     @app.context_processor
     def inject():

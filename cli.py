@@ -1,16 +1,163 @@
 """Operator CLI: `flask --app app <group> <command>`. Each command exits non-zero with a one-line
 reason on bad input, so automation can rely on it."""
+import secrets
+import sys
+
 import click
 from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from extensions import db
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 orgs_cli = AppGroup("orgs", help="Manage workspaces (organizations).")
+demo_cli = AppGroup("demo", help="Demo data for a first local run.")
 
 
 def fail(message):
     raise click.ClickException(message)
 
 
+# SCIM: `flask --app app scim tokens create --org SLUG` prints the new token on its last line.
+scim_cli = AppGroup("scim", help="SCIM provisioning.")
+scim_tokens_cli = AppGroup("tokens", help="SCIM bearer tokens.")
+scim_cli.add_command(scim_tokens_cli)
+
+
+@scim_tokens_cli.command("create")
+@click.option("--org", "slug", required=True, help="The workspace's slug.")
+def scim_tokens_create(slug):
+    """Generate a SCIM token for a workspace (shown once; at most two live)."""
+    from extensions import db
+    from models import Organization
+    from services import ServiceError
+    from services.events import SYSTEM
+    from services.scim import settings
+    from services.scim.provisioning import ensure_config
+
+    org = Organization.by_slug(slug)
+    if org is None:
+        fail(f"No workspace with slug {slug!r}.")
+    try:
+        row, token = settings.create_token(org, SYSTEM)
+    except ServiceError as error:
+        fail(error.message)
+    enabled = ensure_config(org).enabled
+    db.session.commit()
+    click.echo(f"Token {row.prefix}... created for {org.slug}. It is shown once: store it in your identity provider now.")
+    if not enabled:
+        click.echo("SCIM is off for this workspace: turn it on in its SCIM settings before the IdP connects.")
+    click.echo(token)
+
+
 def register(app):
-    for group in (users_cli, orgs_cli):
+    for group in (users_cli, orgs_cli, demo_cli, scim_cli):
         app.cli.add_command(group)
+
+
+def _operator():
+    from services.events import Actor
+    return Actor("system", None, "operator (CLI)")
+
+
+def _service_call(func, *args, **kwargs):
+    """Run a service verb; a refusal becomes the command's one-line error and nothing is written."""
+    from services import ServiceError
+    try:
+        result = func(*args, **kwargs)
+    except ServiceError as error:
+        db.session.rollback()
+        fail(error.message)
+    db.session.commit()
+    return result
+
+
+@users_cli.command("create")
+@click.option("--email", required=True, help="Email address (unique, any case).")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--password", help="Password; omit for an SSO-only account.")
+def users_create(email, name, password):
+    """Create a user account."""
+    from services import accounts
+    user = _service_call(accounts.create_user, email, name, password)
+    click.echo(f"Created user {user.email}")
+
+
+@orgs_cli.command("create")
+@click.option("--name", required=True, help="Workspace name.")
+@click.option("--owner", "owner_email", required=True, help="Email of an existing user who becomes the owner.")
+@click.option("--slug", help="Address (defaults to one made from the name).")
+def orgs_create(name, owner_email, slug):
+    """Create a workspace owned by an existing user; prints its slug."""
+    from models import User
+    from services import orgs
+    owner = User.by_email(owner_email)
+    if owner is None:
+        fail(f"No user with email {owner_email}. Create one with `flask --app app users create`.")
+    org = _service_call(orgs.create_org, name, owner, _operator(), slug=slug)
+    click.echo(org.slug)
+
+
+@orgs_cli.command("add-member")
+@click.option("--org", "slug", required=True, help="Workspace slug.")
+@click.option("--email", required=True, help="Email of an existing user.")
+@click.option("--role", required=True, help="owner, admin, member or viewer.")
+def orgs_add_member(slug, email, role):
+    """Add an existing user to a workspace with a role."""
+    from models import Organization, User
+    from services import orgs
+    org = Organization.by_slug(slug)
+    if org is None:
+        fail(f"No workspace with slug {slug}.")
+    user = User.by_email(email)
+    if user is None:
+        fail(f"No user with email {email}.")
+    from services import ServiceError
+    try:
+        role = orgs.parse_role(role)
+    except ServiceError as error:
+        fail(error.message)
+    _service_call(orgs.add_member, org, user, role, _operator())
+    click.echo(f"Added {user.email} to {org.slug} as {role.value}")
+
+
+DEMO_OWNER_EMAIL = "owner@demo.example.com"
+DEMO_PEOPLE = [
+    ("Ada Lovelace", "ada@demo.example.com", "admin"),
+    ("Grace Hopper", "grace@demo.example.com", "member"),
+    ("Alan Turing", "alan@demo.example.com", "member"),
+    ("Katherine Johnson", "katherine@demo.example.com", "viewer"),
+]
+
+
+def stdin_is_interactive():
+    return sys.stdin.isatty()
+
+
+@demo_cli.command("offer")
+def demo_offer():
+    """On an empty database, offer (TTY) or load (no TTY) a demo workspace; otherwise do nothing."""
+    from models import User
+    if db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("Database has data: no demo data loaded.")
+        return
+    if stdin_is_interactive() and not click.confirm("Load demo data?", default=True):
+        click.echo("No demo data loaded. Sign up at /signup to start.")
+        return
+    password = load_demo_data()
+    click.echo("Demo data loaded: workspace “Demo Inc” with 5 members.")
+    click.echo(f"Log in at /login as {DEMO_OWNER_EMAIL} with password {password}")
+    click.echo(f"(the other demo people, e.g. {DEMO_PEOPLE[0][1]}, use the same password)")
+
+
+def load_demo_data():
+    """A demo owner with a workspace and a few members, committed; returns their password."""
+    from services import accounts, orgs
+    actor = _operator()
+    password = "demo-" + secrets.token_urlsafe(9)
+    owner = accounts.create_user(DEMO_OWNER_EMAIL, "Demo Owner", password)
+    org = orgs.create_org("Demo Inc", owner, actor)
+    for name, email, role in DEMO_PEOPLE:
+        orgs.add_member(org, accounts.create_user(email, name, password), role, actor)
+    db.session.commit()
+    return password

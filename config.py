@@ -22,12 +22,21 @@ SETTINGS = [
     ("SMTP_STARTTLS", "false", "Use STARTTLS when talking to the SMTP server."),
     ("MAIL_FROM", "Orgkit <no-reply@orgkit.local>", "From address of every email."),
     ("SESSION_COOKIE_SECURE", "false", "Send the session cookie over HTTPS only (true in production)."),
-    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Login attempts allowed per client IP."),
-    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Login attempts allowed per account (email)."),
+    ("LOGIN_RATE_LIMIT_IP", "20 per minute", "Failed login attempts allowed per client IP (then 429 until the window frees)."),
+    ("LOGIN_RATE_LIMIT_ACCOUNT", "10 per 15 minutes", "Failed login attempts allowed per account (email), whether or not the account exists."),
     ("INVITATION_TTL_DAYS", "7", "Days an emailed invitation link stays valid."),
     ("PASSWORD_RESET_TTL_MINUTES", "60", "Minutes a password reset link stays valid."),
     ("TRUSTED_PROXY_COUNT", "0", "How many reverse proxies in front of Orgkit set X-Forwarded-For/-Proto/-Host (0 = trust none)."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    # Accounts
+    ("FORGOT_PASSWORD_RATE_LIMIT_IP", "10 per hour", "Password reset requests allowed per client IP."),
+    ("FORGOT_PASSWORD_RATE_LIMIT_ACCOUNT", "3 per hour", "Password reset emails allowed per address."),
+    ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
+    # Invitations
+    ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
+    # SCIM provisioning
+    ("SCIM_RATE_LIMIT", "50 per second", "Requests allowed per SCIM token (Flask-Limiter syntax); past it, 429 with Retry-After."),
+    # Notifications
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
 ]
 
@@ -83,6 +92,8 @@ class TestConfig(Config):
         self.USE_REDIS_QUEUE = True
         self.SERVER_NAME = None
         self.PUBLIC_BASE_URL = "http://localhost"
+        # Argon2id with 1 MiB instead of 64 MiB (services/accounts.py): the suite creates many users.
+        self.FAST_PASSWORD_HASHING = True
         for key, value in overrides.items():
             setattr(self, key, value)
 
@@ -94,3 +105,22 @@ def _normalise_db_url(url):
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def settings_table_markdown():
+    """The README's settings table, from SETTINGS (run `python config.py` to refresh the README)."""
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for name, default, description in SETTINGS:
+        if name == "DATABASE_URL":
+            default = "sqlite:///instance/orgkit.db"
+        rows.append(f"| `{name}` | {f'`{default}`' if default else '(empty)'} | {description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    readme = BASE_DIR / "README.md"
+    text = readme.read_text()
+    head, rest = text.split("<!-- settings-table -->\n", 1)
+    _, tail = rest.split("<!-- /settings-table -->", 1)
+    readme.write_text(f"{head}<!-- settings-table -->\n{settings_table_markdown()}\n<!-- /settings-table -->{tail}")
+    print(f"updated the settings table in {readme}")

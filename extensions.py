@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 from rq import Queue
 from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
 log = logging.getLogger(__name__)
@@ -130,3 +131,13 @@ class _InProcessRunner:
                     log.exception("in-process job %s failed", getattr(func, "__name__", func))
                 finally:
                     db.session.remove()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_enforce_foreign_keys(dbapi_connection, connection_record):
+    # SQLite ignores FOREIGN KEY clauses (ON DELETE CASCADE included) unless asked per connection;
+    # PostgreSQL always enforces them. Deleting a workspace relies on the cascade on both.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

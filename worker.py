@@ -27,7 +27,7 @@ class OrgkitWorker(SimpleWorker):
     """A SimpleWorker that gives each job a fresh database session."""
 
     def perform_job(self, job, queue, *args, **kwargs):
-        # rq 3 passes an Execution as well; pass through whatever this rq version gives.
+        # RQ 3 passes an execution record as well; pass through whatever this RQ version gives.
         try:
             return super().perform_job(job, queue, *args, **kwargs)
         finally:

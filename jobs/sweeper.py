@@ -33,7 +33,12 @@ def sweep_notification_digests(now=None):
 
 
 # Every sweep function, run in order by sweep_all(). Features add theirs here.
-SWEEPS = [sweep_emails, sweep_notification_digests]
+def sweep_scim_request_logs():
+    from services.scim.settings import prune_request_logs
+    return prune_request_logs()
+
+
+SWEEPS = [sweep_emails, sweep_scim_request_logs, sweep_notification_digests]
 
 
 def sweep_all():

@@ -3,10 +3,13 @@ from models.audit import AuditEvent
 from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
 from models.notifications import Notification, NotificationDigestItem, NotificationPreference
-from models.orgs import Invitation, Membership, Organization, OrgStatus, Role
+from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
+from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.users import User, normalise_email
 
 __all__ = [
-    "AuditEvent", "Invitation", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
-    "OutboundEmail", "Role", "User", "normalise_email", "parse_uuid", "utcnow",
+    "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
+    "OutboundEmail", "Role",
+    "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
+    "User", "normalise_email", "parse_uuid", "utcnow",
 ]

@@ -2,7 +2,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint, Uuid, func, select
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, String, UniqueConstraint, Uuid, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -82,9 +82,42 @@ class Invitation(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # SHA-256 (hex) of the random token in the emailed link; the token itself is never stored, so a
+    # database leak yields no working link. Resending replaces it (the previous link stops working).
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # Set when the person asked for this invitation themselves through the org's shareable invite
+    # link (invited_by is then NULL): it confirms they own the address before they join.
+    invite_link_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("invite_links.id", ondelete="SET NULL"), nullable=True
+    )
+    accepted_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
 
-    invited_by = relationship("User", lazy="joined")
+    invited_by = relationship("User", lazy="joined", foreign_keys=[invited_by_id])
+    org = relationship("Organization", lazy="joined", innerjoin=True)
 
     @property
     def is_pending(self):
         return self.accepted_at is None and self.revoked_at is None
+
+    def is_expired(self, now):
+        return self.expires_at <= now
+
+
+class InviteLink(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
+    """An org's shareable invite link (at most one per org). Anyone holding it whose email address is in
+    allowed_domains may ask to join with role; the URL is signed with SECRET_KEY over (id, nonce), so
+    regenerating the nonce makes every earlier copy of the link stop working."""
+
+    __tablename__ = "invite_links"
+    __table_args__ = (UniqueConstraint("org_id", name="uq_invite_links_org_id"),)
+
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20), nullable=False, default=Role.member)
+    # Lower-case domains, e.g. ["example.com"]; an address joins only when its domain is listed exactly.
+    allowed_domains: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    # Random; part of the signed URL. Regenerating it revokes every copy of the old link.
+    nonce: Mapped[str] = mapped_column(String(64), nullable=False)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+
+    org = relationship("Organization", lazy="joined", innerjoin=True)

@@ -1,15 +1,28 @@
-"""Accounts: creating users, checking passwords, ending sessions."""
+"""Accounts: creating users, checking passwords, changing and resetting them, ending sessions."""
+import hashlib
+import hmac
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from extensions import db
-from models import User, normalise_email, utcnow
+from models import User, normalise_email, parse_uuid, utcnow
 from services import ServiceError
 from services.events import Actor, emit, user_target
 
 # Argon2id, a memory-hard hash (argon2-cffi's defaults follow RFC 9106's second recommendation).
 password_hasher = PasswordHasher()
+# Still Argon2id, with 1 MiB instead of 64 MiB: only when config FAST_PASSWORD_HASHING is set (the test
+# suite), so thousands of test users do not cost a minute of CPU. Verification reads the parameters
+# from each stored hash, so either hasher checks either kind of hash.
+_fast_password_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def _hasher():
+    return _fast_password_hasher if current_app.config.get("FAST_PASSWORD_HASHING") else password_hasher
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
@@ -28,19 +41,19 @@ def clean_email(email):
     return validated.normalized.lower()
 
 
-def check_password_policy(password):
+def check_password_policy(password, field="password"):
     # NIST SP 800-63B section 5.1.1.2: length and a blocklist, no composition rules.
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ServiceError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+        raise ServiceError(f"Use at least {MIN_PASSWORD_LENGTH} characters.", field=field)
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise ServiceError(f"Use at most {MAX_PASSWORD_LENGTH} characters.", field="password")
+        raise ServiceError(f"Use at most {MAX_PASSWORD_LENGTH} characters.", field=field)
     from services.common_passwords import is_common
     if is_common(password):
-        raise ServiceError("That password is on a list of commonly used passwords. Choose another.", field="password")
+        raise ServiceError("That password is on a list of commonly used passwords. Choose another.", field=field)
 
 
 def hash_password(password):
-    return password_hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def password_matches(user, password):
@@ -49,20 +62,20 @@ def password_matches(user, password):
         _burn_a_hash(password)
         return False
     try:
-        return password_hasher.verify(user.password_hash, password)
+        return _hasher().verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
-_DUMMY_HASH = None
+_DUMMY_HASHES = {}
 
 
 def _burn_a_hash(password):
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = password_hasher.hash("orgkit-dummy-password")
+    hasher = _hasher()
+    if hasher not in _DUMMY_HASHES:
+        _DUMMY_HASHES[hasher] = hasher.hash("orgkit-dummy-password")
     try:
-        password_hasher.verify(_DUMMY_HASH, password or "")
+        hasher.verify(_DUMMY_HASHES[hasher], password or "")
     except (VerificationError, InvalidHashError):
         pass
 
@@ -85,6 +98,28 @@ def create_user(email, name, password=None):
     return user
 
 
+def sign_up(email, name, password, ip=None, user_agent=None):
+    """Self-service sign-up: the account, and the event that records who made it from where."""
+    user = create_user(email, name, password)
+    emit(None, "user.signed_up", Actor.for_user(user, ip, user_agent), [user_target(user)], _user_data(user))
+    return user
+
+
+def update_profile(user, name, actor):
+    """Change what a user may change about themselves: the display name (the email is the login)."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Enter your name.", field="name")
+    if len(name) > 120:
+        raise ServiceError("Use at most 120 characters.", field="name")
+    if name == user.name:
+        return False
+    previous = user.name
+    user.name = name
+    emit(None, "user.updated", actor, [user_target(user)], {**_user_data(user), "changes": {"name": [previous, name]}})
+    return True
+
+
 def record_login(user):
     user.last_login_at = utcnow()
 
@@ -93,3 +128,109 @@ def revoke_sessions(user, actor, event_type="user.sessions_revoked"):
     """End every session of user at once: cookies carry the old epoch and stop loading the user."""
     user.session_epoch += 1
     emit(None, event_type, actor, [user_target(user)], {"user": {"id": str(user.id), "email": user.email}})
+
+
+def _user_data(user):
+    return {"user": {"id": str(user.id), "email": user.email, "name": user.name}}
+
+
+def _set_password(user, password, field):
+    check_password_policy(password, field=field)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+
+
+def change_password(user, current_password, new_password, actor):
+    """A signed-in user changes their password. Every session ends (the caller signs this one back in)."""
+    if not user.password_hash:
+        raise ServiceError("Your account signs in through single sign-on and has no password to change.")
+    if not password_matches(user, current_password or ""):
+        raise ServiceError("That is not your current password.", field="current_password")
+    if password_matches(user, new_password or ""):
+        raise ServiceError("Choose a password different from your current one.", field="new_password")
+    _set_password(user, new_password, field="new_password")
+    # A password change is the moment to throw out any session someone else might hold.
+    revoke_sessions(user, actor, event_type="user.password_changed")
+
+
+# --- Password reset by emailed link ---------------------------------------------------------------
+# The token is signed (itsdangerous, keyed by SECRET_KEY) and timestamped, so it cannot be forged and
+# expires after PASSWORD_RESET_TTL_MINUTES. It also carries a fingerprint of the user's current
+# password hash, session epoch and email: using the link changes the hash (fresh salt) and bumps the
+# epoch, so the same link, and every other link sent before it, stops working: each link works once.
+
+RESET_SALT = "orgkit.password-reset"
+
+
+class ResetTokenError(ServiceError):
+    """A reset link that cannot be used; code is "invalid", "expired" or "used"."""
+
+
+def _reset_serializer():
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RESET_SALT)
+
+
+def _reset_fingerprint(user):
+    material = f"{user.password_hash or ''}|{user.session_epoch}|{user.email}".encode()
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, material, hashlib.sha256).hexdigest()[:32]
+
+
+def password_reset_token(user):
+    return _reset_serializer().dumps([str(user.id), _reset_fingerprint(user)])
+
+
+def user_for_reset_token(token, lock=False):
+    """The user a reset link is for, or ResetTokenError saying why it cannot be used.
+
+    lock=True takes a row lock first, so two requests racing with one link cannot both use it.
+    """
+    max_age = current_app.config["PASSWORD_RESET_TTL_MINUTES"] * 60
+    try:
+        user_id, fingerprint = _reset_serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise ResetTokenError("This password reset link has expired. Request a new one.", code="expired") from None
+    except (BadSignature, ValueError, TypeError):
+        raise ResetTokenError("This password reset link is not valid. Check that you copied the whole link, "
+                              "or request a new one.", code="invalid") from None
+    user_uuid = parse_uuid(user_id) if isinstance(user_id, str) else None
+    user = db.session.get(User, user_uuid, with_for_update=lock, populate_existing=lock) if user_uuid else None
+    if user is None or user.is_deactivated or not isinstance(fingerprint, str) \
+            or not hmac.compare_digest(fingerprint, _reset_fingerprint(user)):
+        raise ResetTokenError("This password reset link was already used, or your password changed since it was "
+                              "sent. Request a new one.", code="used")
+    return user
+
+
+def request_password_reset(email):
+    """Email a reset link to the account with this address, if there is one. Returns the email row or None.
+
+    The caller shows the same message either way, so the page never reveals whether an account exists.
+    """
+    from services.mail import queue_email
+
+    user = User.by_email(email)
+    if user is None or user.is_deactivated:
+        return None
+    token = password_reset_token(user)
+    return queue_email(
+        user.email, "Reset your Orgkit password", "password_reset",
+        user=user, reset_url=public_url("auth.reset_password", token=token),
+        ttl_minutes=current_app.config["PASSWORD_RESET_TTL_MINUTES"],
+    )
+
+
+def reset_password(token, new_password, ip=None, user_agent=None):
+    """Set a new password from an emailed link; the link dies and every session ends."""
+    user = user_for_reset_token(token, lock=True)
+    _set_password(user, new_password, field="password")
+    revoke_sessions(user, Actor.for_user(user, ip, user_agent), event_type="user.password_reset")
+    return user
+
+
+def public_url(endpoint, **values):
+    """An absolute link for emails, built on PUBLIC_BASE_URL (not the request's host, which a client
+    controls: a forged Host header must not be able to point a reset link at another site)."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return base + path

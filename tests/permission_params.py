@@ -8,3 +8,62 @@ new route gets an entry. Add yours in a block named after your feature.
 """
 
 PARAM_FACTORIES = {}
+
+
+# --- Workspaces and members (orgs helper) ---------------------------------------------------------
+
+def _membership_id(org, owner):
+    """A fresh member of org (role member), for member routes."""
+    from extensions import db
+    from models import Membership, Role
+    from tests import factories
+
+    person = factories.member(org, Role.member, user_=factories.user(password=None))
+    return str(db.session.scalar(
+        db.select(Membership.id).where(Membership.org_id == org.id, Membership.user_id == person.id)
+    ))
+
+
+PARAM_FACTORIES["membership_id"] = _membership_id
+# Invitations
+def _make_invitation(org, owner):
+    import uuid
+
+    from extensions import db
+    from models import Role
+    from services.events import Actor
+    from services.invitations import invite_member
+
+    invitation = invite_member(org, f"invitee-{uuid.uuid4().hex[:12]}@example.com", Role.member, Actor.for_user(owner), Role.owner)
+    db.session.commit()
+    return str(invitation.id)
+
+
+PARAM_FACTORIES["invitation_id"] = _make_invitation
+# --- SCIM ---------------------------------------------------------------------------------------
+
+def _scim_token(org, owner):
+    # A row made directly: the matrix asks for one per route, past the two-live-tokens limit.
+    import secrets
+
+    from extensions import db
+    from models import ScimToken
+    from services.scim import settings
+    row = ScimToken(org_id=org.id, prefix="okscim_test", token_hash=settings.hash_token(secrets.token_hex(16)),
+                    created_by_label=owner.email)
+    db.session.add(row)
+    db.session.commit()
+    return str(row.id)
+
+
+def _scim_group(org, owner):
+    from extensions import db
+    from models import ScimGroup
+    group = ScimGroup(org_id=org.id, display_name="Engineering", display_name_lower="engineering", version=1)
+    db.session.add(group)
+    db.session.commit()
+    return str(group.id)
+
+
+PARAM_FACTORIES["token_id"] = _scim_token
+PARAM_FACTORIES["group_id"] = _scim_group

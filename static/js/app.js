@@ -18,3 +18,6 @@ document.addEventListener("click", function (event) {
     if (!menu.contains(event.target)) menu.removeAttribute("open");
   });
 });
+// Mark the page as scripted so .js-hide elements (e.g. "Save" next to a select that htmx submits on
+// change) disappear only when JavaScript runs; without it they stay and the plain form works.
+document.documentElement.classList.add("js");

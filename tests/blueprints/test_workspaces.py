@@ -43,3 +43,12 @@ def test_anonymous_is_sent_to_login(client, make):
     org = make.org()
     response = client.get(f"/app/o/{org.slug}/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_create_form_error_as_htmx_fragment(client, make, login):
+    login(make.user())
+    response = client.post("/app/workspaces", data={"name": ""},
+                           headers={"HX-Request": "true", "HX-Target": "create_form"})
+    assert response.status_code == 422
+    assert b"Enter a name for the workspace." in response.data
+    assert b"<html" not in response.data

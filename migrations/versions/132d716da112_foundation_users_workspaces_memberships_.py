@@ -1,8 +1,8 @@
-"""foundation: users, organizations, memberships, invitations, audit events, outbound emails
+"""foundation: users, workspaces, memberships, invitations and invite links, audit events, email outbox
 
-Revision ID: 7df5d6972301
+Revision ID: 132d716da112
 Revises: 
-Create Date: 2026-11-26 15:56:49.054452
+Create Date: 2026-11-26 16:18:09.815781
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '7df5d6972301'
+revision = '132d716da112'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -78,24 +78,23 @@ def upgrade():
         batch_op.create_index('ix_audit_events_org_action_created', ['org_id', 'action', 'created_at'], unique=False)
         batch_op.create_index('ix_audit_events_org_created', ['org_id', 'created_at'], unique=False)
 
-    op.create_table('invitations',
-    sa.Column('email', sa.String(length=254), nullable=False),
+    op.create_table('invite_links',
+    sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('role', sa.Enum('owner', 'admin', 'member', 'viewer', name='role', native_enum=False, length=20), nullable=False),
-    sa.Column('invited_by_id', sa.Uuid(), nullable=True),
-    sa.Column('expires_at', models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('accepted_at', models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_sent_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('allowed_domains', sa.JSON(), nullable=False),
+    sa.Column('nonce', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_by_id', sa.Uuid(), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('org_id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['invited_by_id'], ['users.id'], name=op.f('fk_invitations_invited_by_id_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invitations_org_id_organizations'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations'))
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invite_links_org_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_invite_links_updated_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invite_links')),
+    sa.UniqueConstraint('org_id', name='uq_invite_links_org_id')
     )
-    with op.batch_alter_table('invitations', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_invitations_org_id'), ['org_id'], unique=False)
-        batch_op.create_index('uq_invitations_pending_email', ['org_id', 'email'], unique=True, postgresql_where=sa.text('accepted_at IS NULL AND revoked_at IS NULL'), sqlite_where=sa.text('accepted_at IS NULL AND revoked_at IS NULL'))
+    with op.batch_alter_table('invite_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invite_links_org_id'), ['org_id'], unique=False)
 
     op.create_table('memberships',
     sa.Column('user_id', sa.Uuid(), nullable=False),
@@ -113,21 +112,50 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_memberships_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_user_id'), ['user_id'], unique=False)
 
+    op.create_table('invitations',
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('role', sa.Enum('owner', 'admin', 'member', 'viewer', name='role', native_enum=False, length=20), nullable=False),
+    sa.Column('invited_by_id', sa.Uuid(), nullable=True),
+    sa.Column('expires_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_sent_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('invite_link_id', sa.Uuid(), nullable=True),
+    sa.Column('accepted_by_id', sa.Uuid(), nullable=True),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['accepted_by_id'], ['users.id'], name=op.f('fk_invitations_accepted_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['invite_link_id'], ['invite_links.id'], name=op.f('fk_invitations_invite_link_id_invite_links'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['invited_by_id'], ['users.id'], name=op.f('fk_invitations_invited_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_invitations_org_id_organizations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_invitations_token_hash'))
+    )
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invitations_org_id'), ['org_id'], unique=False)
+        batch_op.create_index('uq_invitations_pending_email', ['org_id', 'email'], unique=True, postgresql_where=sa.text('accepted_at IS NULL AND revoked_at IS NULL'), sqlite_where=sa.text('accepted_at IS NULL AND revoked_at IS NULL'))
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('memberships', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_memberships_user_id'))
-        batch_op.drop_index(batch_op.f('ix_memberships_org_id'))
-
-    op.drop_table('memberships')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index('uq_invitations_pending_email', postgresql_where=sa.text('accepted_at IS NULL AND revoked_at IS NULL'), sqlite_where=sa.text('accepted_at IS NULL AND revoked_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_invitations_org_id'))
 
     op.drop_table('invitations')
+    with op.batch_alter_table('memberships', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_memberships_user_id'))
+        batch_op.drop_index(batch_op.f('ix_memberships_org_id'))
+
+    op.drop_table('memberships')
+    with op.batch_alter_table('invite_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invite_links_org_id'))
+
+    op.drop_table('invite_links')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_org_created')
         batch_op.drop_index('ix_audit_events_org_action_created')

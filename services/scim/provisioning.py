@@ -1,0 +1,555 @@
+"""Provisioning verbs: what a SCIM request does to an org (users are memberships, groups give roles).
+
+Every verb flushes and never commits, emits its event through emit(), and returns a short summary
+in words for the org's SCIM request log (no secrets, no request bodies).
+"""
+from sqlalchemy import delete, func, select
+
+from extensions import db
+from models import Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
+from services import ServiceError, accounts
+from services import orgs as org_service
+from services.events import emit, target, user_target
+from services.scim import ENTERPRISE_SCHEMA, MAX_RESULTS, ScimError, invalid_value, not_found
+from services.scim.filters import FilterTranslator, parse_filter, where_clause
+from services.scim.patch import Patcher, read_operations
+from services.scim.resources import user_resource
+from services.scim.schema import (
+    ENTERPRISE_ATTRIBUTES, GROUP, NAME_SUB, USER, USER_ATTRIBUTES, VALUE_TABLE_ATTRIBUTES, clean_resource,
+)
+
+# Roles a SCIM group can grant, highest first. Owner is never granted or taken away by an IdP.
+MAPPABLE_ROLES = (Role.admin, Role.member, Role.viewer)
+_RANK = {Role.admin: 3, Role.member: 2, Role.viewer: 1}
+
+
+def config_for(org_id):
+    return db.session.scalar(ScimConfig.for_org(org_id))
+
+
+def ensure_config(org):
+    config = config_for(org.id)
+    if config is None:
+        config = ScimConfig(org_id=org.id, enabled=False, default_role=Role.member)
+        db.session.add(config)
+        db.session.flush()
+    return config
+
+
+def scim_user_target(scim_user):
+    return target("scim_user", scim_user.id, scim_user.user_name)
+
+
+def group_target(group):
+    return target("scim_group", group.id, group.display_name)
+
+
+# --- Listing ---------------------------------------------------------------------------------------
+
+def list_page(model, kind_name, org_id, filter_text, start_index, count):
+    """(totalResults, rows of one page) with the filter run in SQL and a stable order."""
+    condition = where_clause(kind_name, filter_text) if filter_text else None
+    base = select(model).where(model.org_id == org_id)
+    counter = select(func.count(model.id)).where(model.org_id == org_id)
+    if condition is not None:
+        base = base.where(condition)
+        counter = counter.where(condition)
+    total = db.session.scalar(counter)
+    rows = []
+    if count > 0:
+        rows = db.session.scalars(
+            base.order_by(model.created_at, model.id).offset(start_index - 1).limit(min(count, MAX_RESULTS))
+        ).all()
+    return total, rows
+
+
+# --- Users -----------------------------------------------------------------------------------------
+
+def _account_email(data):
+    """The email an Orgkit account is found or created by: the primary email, a work email, the first
+    email, or userName when it is an address."""
+    emails = [e for e in data.get("emails") or [] if e and isinstance(e.get("value"), str)]
+    for chooser in (lambda e: e.get("primary") is True, lambda e: (e.get("type") or "").lower() == "work", lambda e: True):
+        for email in emails:
+            if chooser(email):
+                return email["value"]
+    user_name = data.get("userName") or ""
+    return user_name if "@" in user_name else None
+
+
+def _display_name(data):
+    name = data.get("name") or {}
+    parts = " ".join(p for p in (name.get("givenName"), name.get("familyName")) if p)
+    return (data.get("displayName") or name.get("formatted") or parts or data.get("userName") or "").strip()[:120]
+
+
+def _check_user_name(org_id, user_name, scim_user=None):
+    if not isinstance(user_name, str) or not user_name.strip():
+        raise invalid_value("'userName' is required.")
+    if len(user_name) > 254:
+        raise invalid_value("'userName' is longer than 254 characters.")
+    clash = db.session.scalar(
+        select(ScimUser.id).where(ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.strip().lower())
+    )
+    if clash is not None and (scim_user is None or clash != scim_user.id):
+        raise ScimError(409, f"A user with userName {user_name!r} already exists in this organization.", "uniqueness")
+
+
+def _write_user(scim_user, data):
+    """Set every stored attribute from a canonical representation (replace semantics)."""
+    for attr in USER_ATTRIBUTES:
+        if attr.column and attr.name != "active":
+            value = data.get(attr.name)
+            if value is not None and len(value) > 1024:
+                raise invalid_value(f"'{attr.name}' is too long.")
+            setattr(scim_user, attr.column, value.strip() if attr.name == "userName" else value)
+    scim_user.user_name_lower = scim_user.user_name.lower()
+    scim_user.external_id = data.get("externalId")
+    name = data.get("name") or {}
+    for sub in NAME_SUB:
+        setattr(scim_user, sub.column, name.get(sub.name))
+    enterprise = data.get(ENTERPRISE_SCHEMA) or {}
+    for attr in ENTERPRISE_ATTRIBUTES:
+        if attr.column:
+            setattr(scim_user, attr.column, enterprise.get(attr.name))
+    manager = enterprise.get("manager") or {}
+    scim_user.manager_value = manager.get("value")
+    values = []
+    for attribute in VALUE_TABLE_ATTRIBUTES:
+        for position, item in enumerate(data.get(attribute) or []):
+            value = item.get("value")
+            if not isinstance(value, str) or not value:
+                raise invalid_value(f"Each item of '{attribute}' needs a 'value'.")
+            if len(value) > 1024:
+                raise invalid_value(f"An item of '{attribute}' is too long.")
+            values.append(ScimUserValue(
+                org_id=scim_user.org_id, attribute=attribute, position=position, value=value,
+                value_lower=value.lower(), type=item.get("type"), is_primary=item.get("primary"),
+                display=item.get("display"),
+            ))
+    primaries = {}
+    for item in values:
+        if item.is_primary:
+            primaries[item.attribute] = primaries.get(item.attribute, 0) + 1
+    if any(n > 1 for n in primaries.values()):
+        raise invalid_value("At most one value of a multi-valued attribute can be primary.")
+    scim_user.values = values
+    addresses = data.get("addresses") or None
+    scim_user.addresses = addresses
+
+
+def _bump(row):
+    row.version = (row.version or 0) + 1
+    row.updated_at = utcnow()
+
+
+def _changed_attributes(before, after):
+    keys = sorted(set(before) | set(after), key=str.lower)
+    skip = {"meta", "id", "schemas", "groups"}
+    changed = []
+    for key in keys:
+        if key in skip or before.get(key) == after.get(key):
+            continue
+        if key == ENTERPRISE_SCHEMA:
+            sub_before, sub_after = before.get(key) or {}, after.get(key) or {}
+            changed += [k for k in sorted(set(sub_before) | set(sub_after)) if sub_before.get(k) != sub_after.get(k)]
+        else:
+            changed.append(key)
+    return changed
+
+
+def _user_payload(scim_user, account):
+    return {
+        "scim_user": {"id": str(scim_user.id), "userName": scim_user.user_name, "externalId": scim_user.external_id,
+                      "active": scim_user.active},
+        "user": org_service.user_payload(account),
+    }
+
+
+def create_user(org, body, actor, base_url):
+    """POST /Users: the person becomes a member of the org (an SSO-only account is created when no
+    account has their email; an existing member is linked, keeping their role)."""
+    data = clean_resource(USER, body)
+    _check_user_name(org.id, data.get("userName"))
+    email = _account_email(data)
+    if not email:
+        raise invalid_value("A user needs an email address: send 'emails' or a userName that is an email address.")
+    try:
+        email = accounts.clean_email(email)
+    except ServiceError as exc:
+        raise invalid_value(exc.message) from None
+    account = User.by_email(email)
+    if account is None:
+        try:
+            account = accounts.create_user(email, _display_name(data) or email, None)
+        except ServiceError as exc:
+            raise invalid_value(exc.message) from None
+    config = ensure_config(org)
+    membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == account.id))
+    linked = membership is not None
+    if membership is None:
+        membership = org_service.add_member(org, account, config.default_role, actor)
+    elif db.session.scalar(select(ScimUser.id).where(ScimUser.membership_id == membership.id)) is not None:
+        raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness")
+    scim_user = ScimUser(org_id=org.id, membership_id=membership.id, user_id=account.id, active=True, version=1,
+                         user_name=data["userName"].strip(), user_name_lower=data["userName"].strip().lower())
+    db.session.add(scim_user)
+    _write_user(scim_user, data)
+    db.session.flush()
+    emit(org, "scim.user.created", actor, [scim_user_target(scim_user), user_target(account)],
+         {**_user_payload(scim_user, account), "linked_existing_member": linked})
+    summary = f"created user {scim_user.user_name}" + (" (linked to an existing member)" if linked else "")
+    active = data.get("active")
+    if active is False:
+        summary += "; " + _set_active(org, scim_user, False, actor)
+    return scim_user, summary
+
+
+def _user_data(scim_user, base_url):
+    resource = user_resource(scim_user, base_url, groups=[])
+    for key in ("schemas", "id", "meta", "groups"):
+        resource.pop(key, None)
+    return resource
+
+
+def replace_user(org, scim_user, body, actor, base_url):
+    """PUT /Users/{id} (RFC 7644 section 3.5.1): attributes left out are cleared; active left out is kept."""
+    data = clean_resource(USER, body)
+    return _update_user(org, scim_user, data, actor, base_url)
+
+
+def patch_user(org, scim_user, body, actor, base_url):
+    operations = read_operations(body)
+    current = _user_data(scim_user, base_url)
+    patched = Patcher(USER, current, str(scim_user.id)).apply(operations)
+    data = clean_resource(USER, patched)
+    return _update_user(org, scim_user, data, actor, base_url)
+
+
+def _update_user(org, scim_user, data, actor, base_url):
+    _check_user_name(org.id, data.get("userName"), scim_user)
+    before = _user_data(scim_user, base_url)
+    _write_user(scim_user, data)
+    db.session.flush()
+    after = _user_data(scim_user, base_url)
+    changed = _changed_attributes(before, after)
+    summaries = []
+    if changed:
+        _bump(scim_user)
+        account = db.session.get(User, scim_user.user_id)
+        _sync_account_name(scim_user, account)
+        emit(org, "scim.user.updated", actor, [scim_user_target(scim_user), user_target(account)],
+             {**_user_payload(scim_user, account), "changed": changed})
+        summaries.append(f"updated {scim_user.user_name}: {', '.join(changed[:8])}")
+    active = data.get("active")
+    if active is not None and active != scim_user.active:
+        summaries.append(_set_active(org, scim_user, active, actor))
+    return scim_user, "; ".join(summaries) or f"no change to {scim_user.user_name}"
+
+
+def _sync_account_name(scim_user, account):
+    """The account's name follows the IdP only when this org is the person's only workspace: another
+    org's IdP must not rename someone elsewhere."""
+    memberships = db.session.scalar(select(func.count(Membership.id)).where(Membership.user_id == account.id))
+    name = (scim_user.display_name or " ".join(p for p in (scim_user.name_given_name, scim_user.name_family_name) if p) or "").strip()
+    if memberships == 1 and name and name != account.name:
+        account.name = name[:120]
+
+
+def _protect_last_owner(org, membership, doing):
+    if membership.role != Role.owner:
+        return
+    owners = db.session.scalar(
+        select(func.count(Membership.id)).where(
+            Membership.org_id == org.id, Membership.role == Role.owner, Membership.deactivated_at.is_(None),
+            Membership.id != membership.id,
+        )
+    )
+    if not owners:
+        raise ScimError(403, f"This user is the organization's last owner and cannot be {doing} by SCIM.")
+
+
+def _set_active(org, scim_user, active, actor):
+    """active=false ends access at once: the membership is suspended, every session of the person
+    ends (session epoch bumped), and API keys they created in this org are revoked. active=true
+    restores the membership. The SCIM user stays readable either way."""
+    membership = db.session.get(Membership, scim_user.membership_id)
+    account = db.session.get(User, scim_user.user_id)
+    if not active:
+        _protect_last_owner(org, membership, "deactivated")
+    scim_user.active = active
+    _bump(scim_user)
+    if active:
+        membership.deactivated_at = None
+        emit(org, "scim.user.reactivated", actor, [scim_user_target(scim_user), user_target(account)],
+             _user_payload(scim_user, account))
+        return f"reactivated {scim_user.user_name}"
+    membership.deactivated_at = utcnow()
+    accounts.revoke_sessions(account, actor)
+    revoked_keys = _revoke_api_keys(org, account, actor)
+    emit(org, "scim.user.deactivated", actor, [scim_user_target(scim_user), user_target(account)],
+         {**_user_payload(scim_user, account), "api_keys_revoked": revoked_keys})
+    return f"deactivated {scim_user.user_name}: sessions ended" + (f", {revoked_keys} API keys revoked" if revoked_keys else "")
+
+
+def _revoke_api_keys(org, account, actor):
+    """API keys the person created in this org stop working (the API keys feature provides the verb)."""
+    try:
+        from services import api_keys
+    except ImportError:
+        return 0
+    revoke = getattr(api_keys, "revoke_keys_created_by", None)
+    return revoke(org, account, actor) if revoke else 0
+
+
+def delete_user(org, scim_user, actor):
+    """DELETE /Users/{id}: the membership is removed; the account stays (it may belong to other orgs)."""
+    membership = db.session.get(Membership, scim_user.membership_id)
+    account = db.session.get(User, scim_user.user_id)
+    _protect_last_owner(org, membership, "removed")
+    payload = _user_payload(scim_user, account)
+    user_name = scim_user.user_name
+    emit(org, "scim.user.deleted", actor, [scim_user_target(scim_user), user_target(account)], payload)
+    db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.scim_user_id == scim_user.id))
+    db.session.delete(scim_user)
+    db.session.flush()
+    # The IdP acts with an admin's reach: it never removes an owner (owners are people, not IdP records).
+    try:
+        org_service.remove_member(org, membership, actor, acting_role=Role.admin, reason="deprovisioned")
+    except ServiceError as exc:
+        raise ScimError(403, exc.message) from None
+    return f"deleted {user_name}: membership removed"
+
+
+# --- Groups ----------------------------------------------------------------------------------------
+
+def _check_display_name(org_id, display_name, group=None):
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise invalid_value("'displayName' is required.")
+    if len(display_name) > 254:
+        raise invalid_value("'displayName' is longer than 254 characters.")
+    clash = db.session.scalar(
+        select(ScimGroup.id).where(ScimGroup.org_id == org_id, ScimGroup.display_name_lower == display_name.strip().lower())
+    )
+    if clash is not None and (group is None or clash != group.id):
+        raise ScimError(409, f"A group named {display_name!r} already exists in this organization.", "uniqueness")
+
+
+def _member_ids(org_id, values):
+    """SCIM user ids of this org named by a members list; any other id is refused (400)."""
+    wanted = {}
+    for item in values:
+        parsed = parse_uuid(item.get("value")) if isinstance(item, dict) else None
+        if parsed is None:
+            raise invalid_value(f"Member {item.get('value') if isinstance(item, dict) else item!r} is not a User id.")
+        wanted[parsed] = item.get("value")
+    if not wanted:
+        return set()
+    found = set(db.session.scalars(
+        select(ScimUser.id).where(ScimUser.org_id == org_id, ScimUser.id.in_(list(wanted)))
+    ).all())
+    missing = [raw for uid, raw in wanted.items() if uid not in found]
+    if missing:
+        # Other orgs' ids are unknown here, exactly like ids that never existed.
+        raise invalid_value(f"Member {missing[0]!r} is not a User of this organization.")
+    return found
+
+
+def _current_members(group):
+    return set(db.session.scalars(select(ScimGroupMember.scim_user_id).where(ScimGroupMember.group_id == group.id)).all())
+
+
+def _add_members(group, ids):
+    present = _current_members(group)
+    added = [uid for uid in ids if uid not in present]
+    for uid in added:
+        db.session.add(ScimGroupMember(org_id=group.org_id, group_id=group.id, scim_user_id=uid))
+    return set(added)
+
+
+def _remove_members(group, ids):
+    present = _current_members(group)
+    removed = {uid for uid in ids if uid in present}
+    if removed:
+        db.session.execute(delete(ScimGroupMember).where(
+            ScimGroupMember.group_id == group.id, ScimGroupMember.scim_user_id.in_(list(removed))
+        ))
+    return removed
+
+
+def _remove_members_matching(group, value_filter):
+    """remove members[value eq "..."] (and any filter on value/display), evaluated in SQL."""
+    translator = FilterTranslator("Group")
+    members = translator.table["members"]
+    condition = translator._inner(members, value_filter)
+    from models import ScimUser as Member
+    ids = set(db.session.scalars(
+        select(ScimGroupMember.scim_user_id)
+        .join(Member, Member.id == ScimGroupMember.scim_user_id)
+        .where(ScimGroupMember.group_id == group.id, condition)
+    ).all())
+    return _remove_members(group, ids)
+
+
+def _write_group(group, data):
+    group.display_name = data["displayName"].strip()
+    group.display_name_lower = group.display_name.lower()
+    group.external_id = data.get("externalId")
+
+
+def _group_payload(group):
+    return {"group": {"id": str(group.id), "displayName": group.display_name, "externalId": group.external_id,
+                      "role": group.role.value if group.role else None}}
+
+
+def _member_names(ids):
+    if not ids:
+        return []
+    return sorted(db.session.scalars(select(ScimUser.user_name).where(ScimUser.id.in_(list(ids)))).all())
+
+
+def _finish_group_change(org, group, actor, event, changed, added, removed):
+    if event == "scim.group.updated" and not (changed or added or removed):
+        return f"no change to group {group.display_name}"
+    _bump(group)
+    db.session.flush()
+    data = {**_group_payload(group), "changed": changed,
+            "members_added": _member_names(added)[:100], "members_removed": _member_names(removed)[:100]}
+    emit(org, event, actor, [group_target(group)], data)
+    if group.role is not None and (added or removed):
+        sync_roles(org, added | removed, actor)
+    parts = []
+    if changed:
+        parts.append("changed " + ", ".join(changed))
+    if added:
+        parts.append(f"added {len(added)} member{'s' if len(added) != 1 else ''}")
+    if removed:
+        parts.append(f"removed {len(removed)} member{'s' if len(removed) != 1 else ''}")
+    verb = "created" if event == "scim.group.created" else "updated"
+    return f"{verb} group {group.display_name}" + (": " + "; ".join(parts) if parts else "")
+
+
+def create_group(org, body, actor):
+    data = clean_resource(GROUP, body)
+    _check_display_name(org.id, data.get("displayName"))
+    ids = _member_ids(org.id, data.get("members") or [])
+    group = ScimGroup(org_id=org.id, version=0, display_name="", display_name_lower="")
+    _write_group(group, data)
+    db.session.add(group)
+    db.session.flush()
+    added = _add_members(group, ids)
+    return group, _finish_group_change(org, group, actor, "scim.group.created", [], added, set())
+
+
+def replace_group(org, group, body, actor):
+    data = clean_resource(GROUP, body)
+    _check_display_name(org.id, data.get("displayName"), group)
+    ids = _member_ids(org.id, data.get("members") or [])
+    changed = _group_changes(group, data)
+    _write_group(group, data)
+    present = _current_members(group)
+    removed = _remove_members(group, present - ids)
+    added = _add_members(group, ids)
+    return group, _finish_group_change(org, group, actor, "scim.group.updated", changed, added, removed)
+
+
+def _group_changes(group, data):
+    changed = []
+    if data["displayName"].strip() != group.display_name:
+        changed.append("displayName")
+    if data.get("externalId") != group.external_id:
+        changed.append("externalId")
+    return changed
+
+
+def patch_group(org, group, body, actor):
+    operations = read_operations(body)
+    current = {"displayName": group.display_name}
+    if group.external_id is not None:
+        current["externalId"] = group.external_id
+    patcher = Patcher(GROUP, current, str(group.id), member_attribute="members")
+    patched = patcher.apply(operations)
+    data = clean_resource(GROUP, patched)
+    _check_display_name(org.id, data.get("displayName"), group)
+    changed = _group_changes(group, data)
+    _write_group(group, data)
+    added, removed = set(), set()
+    for operation in patcher.member_operations:
+        if operation.value_filter is not None:
+            removed |= _remove_members_matching(group, operation.value_filter)
+        elif operation.op == "remove":
+            if operation.values is None:
+                removed |= _remove_members(group, _current_members(group))  # remove "members": all of them
+            else:
+                removed |= _remove_members(group, _member_ids(org.id, operation.values))
+        elif operation.op == "replace":
+            ids = _member_ids(org.id, operation.values)
+            removed |= _remove_members(group, _current_members(group) - ids)
+            added |= _add_members(group, ids)
+        else:
+            added |= _add_members(group, _member_ids(org.id, operation.values))
+    both = added & removed
+    added, removed = added - both, removed - both
+    return group, _finish_group_change(org, group, actor, "scim.group.updated", changed, added, removed)
+
+
+def delete_group(org, group, actor):
+    members = _current_members(group)
+    name = group.display_name
+    had_role = group.role is not None
+    emit(org, "scim.group.deleted", actor, [group_target(group)], _group_payload(group))
+    db.session.delete(group)
+    db.session.flush()
+    if had_role and members:
+        sync_roles(org, members, actor)
+    return f"deleted group {name}"
+
+
+# --- Roles from groups -----------------------------------------------------------------------------
+
+def roles_managed(org_id):
+    """SCIM manages roles once any group of the org is mapped to a role."""
+    return db.session.scalar(
+        select(func.count(ScimGroup.id)).where(ScimGroup.org_id == org_id, ScimGroup.role.is_not(None))
+    ) > 0
+
+
+def sync_roles(org, scim_user_ids, actor):
+    """Give each provisioned person the highest role among their mapped groups (or the default role).
+    Owners are left alone: an IdP never grants or removes ownership."""
+    if not scim_user_ids or not roles_managed(org.id):
+        return
+    config = ensure_config(org)
+    mapped = {}
+    for scim_user_id, role in db.session.execute(
+        select(ScimGroupMember.scim_user_id, ScimGroup.role)
+        .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
+        .where(ScimGroupMember.scim_user_id.in_(list(scim_user_ids)), ScimGroup.role.is_not(None))
+    ).all():
+        if role in _RANK and _RANK[role] > _RANK.get(mapped.get(scim_user_id), 0):
+            mapped[scim_user_id] = role
+    rows = db.session.execute(
+        select(ScimUser, Membership).join(Membership, Membership.id == ScimUser.membership_id)
+        .where(ScimUser.org_id == org.id, ScimUser.id.in_(list(scim_user_ids)))
+    ).all()
+    for scim_user, membership in rows:
+        if membership.role == Role.owner:
+            continue
+        wanted = mapped.get(scim_user.id, config.default_role)
+        if wanted != membership.role:
+            _change_role(org, membership, wanted, actor)
+
+
+def _change_role(org, membership, role, actor):
+    org_service.change_role(org, membership, role, actor, acting_role=Role.admin)
+
+
+def all_member_ids(group):
+    return _current_members(group)
+
+
+__all__ = [
+    "MAPPABLE_ROLES", "config_for", "ensure_config", "list_page", "create_user", "replace_user", "patch_user",
+    "delete_user", "create_group", "replace_group", "patch_group", "delete_group", "sync_roles", "parse_filter",
+    "user_resource",
+]

@@ -1,0 +1,230 @@
+"""SCIM JSON representations of ScimUser and ScimGroup rows, and the attributes/excludedAttributes
+projection (RFC 7644 section 3.4.2.5)."""
+from sqlalchemy import select
+
+from extensions import db
+from models import ScimGroup, ScimGroupMember, ScimUser
+from services.scim import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, invalid_value
+from services.scim.schema import ENTERPRISE_ATTRIBUTES, GROUP, NAME_SUB, USER, USER_ATTRIBUTES, VALUE_TABLE_ATTRIBUTES
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def etag(version):
+    return f'W/"{version}"'
+
+
+def _meta(kind, row, base_url):
+    return {
+        "resourceType": kind,
+        "created": iso(row.created_at),
+        "lastModified": iso(row.updated_at),
+        "location": f"{base_url}/{kind}s/{row.id}",
+        "version": etag(row.version),
+    }
+
+
+def user_groups(scim_user_ids):
+    """{scim_user_id: [(group_id, display_name), ...]} in one query for a page of users."""
+    if not scim_user_ids:
+        return {}
+    rows = db.session.execute(
+        select(ScimGroupMember.scim_user_id, ScimGroup.id, ScimGroup.display_name)
+        .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
+        .where(ScimGroupMember.scim_user_id.in_(scim_user_ids))
+        .order_by(ScimGroup.display_name)
+    ).all()
+    result = {}
+    for user_id, group_id, name in rows:
+        result.setdefault(user_id, []).append((group_id, name))
+    return result
+
+
+def user_resource(scim_user, base_url, groups=None):
+    """The whole User resource (returned attributes only; password never)."""
+    resource = {
+        "schemas": [USER_SCHEMA],
+        "id": str(scim_user.id),
+    }
+    if scim_user.external_id is not None:
+        resource["externalId"] = scim_user.external_id
+    for attr in USER_ATTRIBUTES:
+        if attr.column:
+            value = getattr(scim_user, attr.column)
+            if value is not None:
+                resource[attr.name] = value
+    name = {sub.name: getattr(scim_user, sub.column) for sub in NAME_SUB if getattr(scim_user, sub.column) is not None}
+    if name:
+        resource["name"] = name
+    by_attribute = {}
+    for item in scim_user.values:
+        entry = {"value": item.value}
+        if item.display is not None:
+            entry["display"] = item.display
+        if item.type is not None:
+            entry["type"] = item.type
+        if item.is_primary is not None:
+            entry["primary"] = item.is_primary
+        by_attribute.setdefault(item.attribute, []).append(entry)
+    for attribute in VALUE_TABLE_ATTRIBUTES:
+        if attribute in by_attribute:
+            resource[attribute] = by_attribute[attribute]
+    if scim_user.addresses:
+        resource["addresses"] = scim_user.addresses
+    if groups is None:
+        groups = user_groups([scim_user.id]).get(scim_user.id, [])
+    if groups:
+        resource["groups"] = [
+            {"value": str(group_id), "display": name, "$ref": f"{base_url}/Groups/{group_id}", "type": "direct"}
+            for group_id, name in groups
+        ]
+    enterprise = {}
+    for attr in ENTERPRISE_ATTRIBUTES:
+        if attr.column and getattr(scim_user, attr.column) is not None:
+            enterprise[attr.name] = getattr(scim_user, attr.column)
+    if scim_user.manager_value:
+        manager = {"value": scim_user.manager_value, "$ref": f"{base_url}/Users/{scim_user.manager_value}"}
+        enterprise["manager"] = manager
+    if enterprise:
+        resource["schemas"].append(ENTERPRISE_SCHEMA)
+        resource[ENTERPRISE_SCHEMA] = enterprise
+    resource["meta"] = _meta("User", scim_user, base_url)
+    return resource
+
+
+def group_members(group_ids):
+    """{group_id: [(scim_user_id, display), ...]} in one query."""
+    if not group_ids:
+        return {}
+    rows = db.session.execute(
+        select(ScimGroupMember.group_id, ScimUser.id, ScimUser.display_name, ScimUser.user_name)
+        .join(ScimUser, ScimUser.id == ScimGroupMember.scim_user_id)
+        .where(ScimGroupMember.group_id.in_(group_ids))
+        .order_by(ScimUser.user_name_lower)
+    ).all()
+    result = {}
+    for group_id, user_id, display_name, user_name in rows:
+        result.setdefault(group_id, []).append((user_id, display_name or user_name))
+    return result
+
+
+def group_resource(group, base_url, members=None, include_members=True):
+    resource = {"schemas": [GROUP_SCHEMA], "id": str(group.id), "displayName": group.display_name}
+    if group.external_id is not None:
+        resource["externalId"] = group.external_id
+    if include_members:
+        if members is None:
+            members = group_members([group.id]).get(group.id, [])
+        resource["members"] = [
+            {"value": str(user_id), "$ref": f"{base_url}/Users/{user_id}"}
+            for user_id, display in members
+        ]
+    resource["meta"] = _meta("Group", group, base_url)
+    return resource
+
+
+# --- attributes / excludedAttributes --------------------------------------------------------------
+
+ALWAYS_RETURNED = {"id", "schemas"}  # RFC 7643 section 7: returned "always"
+
+
+def _split(value):
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _normalise_path(kind, path):
+    """A requested attribute as (top-level key, sub-attribute or None), canonical names."""
+    lowered = path.lower()
+    for urn in (kind.schema, *kind.extensions):
+        if lowered == urn.lower():
+            return urn, None
+        if lowered.startswith(urn.lower() + ":"):
+            rest = path[len(urn) + 1:]
+            if urn == kind.schema:
+                path = rest
+                break
+            top, _, sub = rest.partition(".")
+            _, attributes = kind.extension(urn)
+            attr = next((a for a in attributes if a.name.lower() == top.lower()), None)
+            if attr is None:
+                raise invalid_value(f"Unknown attribute {path!r} in attributes or excludedAttributes.")
+            return urn, attr.name + (f".{sub}" if sub else "")
+    top, _, sub = path.partition(".")
+    if top.lower() in ("id", "externalid", "meta", "schemas"):
+        return {"id": "id", "externalid": "externalId", "meta": "meta", "schemas": "schemas"}[top.lower()], sub or None
+    attr = kind.attr(top)
+    if attr is None:
+        raise invalid_value(f"Unknown attribute {path!r} in attributes or excludedAttributes.")
+    if sub:
+        found = attr.sub_attr(sub)
+        if found is None:
+            raise invalid_value(f"Unknown attribute {path!r} in attributes or excludedAttributes.")
+        sub = found.name
+    return attr.name, sub or None
+
+
+class Projection:
+    """Which attributes a response carries (RFC 7644 section 3.4.2.5)."""
+
+    def __init__(self, kind, attributes=None, excluded=None):
+        self.kind = kind
+        self.include = [_normalise_path(kind, p) for p in _split(attributes)]
+        self.exclude = [_normalise_path(kind, p) for p in _split(excluded)]
+
+    def wants(self, top):
+        """Whether the top-level attribute may appear (lets callers skip loading members)."""
+        if self.include:
+            return any(key == top for key, _ in self.include)
+        return not any(key == top and sub is None for key, sub in self.exclude)
+
+    def apply(self, resource):
+        if self.include:
+            result = {k: v for k, v in resource.items() if k in ALWAYS_RETURNED}
+            for key, sub in self.include:
+                if key not in resource:
+                    continue
+                if sub is None:
+                    result[key] = resource[key]
+                else:
+                    _copy_sub(resource, result, key, sub)
+            return result
+        if self.exclude:
+            result = dict(resource)
+            for key, sub in self.exclude:
+                if key in ALWAYS_RETURNED or key not in result:
+                    continue
+                if sub is None:
+                    result.pop(key)
+                else:
+                    result[key] = _drop_sub(result[key], sub)
+            return result
+        return resource
+
+
+def _copy_sub(resource, result, key, sub):
+    value = resource[key]
+    if isinstance(value, list):
+        picked = [{s: item[s] for s in [sub] if s in item} for item in value]
+        result[key] = [item for item in picked if item]
+    elif isinstance(value, dict):
+        target = result.setdefault(key, {})
+        if "." in sub:
+            top, _, rest = sub.partition(".")
+            if isinstance(value.get(top), dict) and rest in value[top]:
+                target.setdefault(top, {})[rest] = value[top][rest]
+        elif sub in value:
+            target[sub] = value[sub]
+
+
+def _drop_sub(value, sub):
+    if isinstance(value, list):
+        return [{k: v for k, v in item.items() if k != sub} for item in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != sub}
+    return value
+
+
+def kind_for(name):
+    return USER if name == "User" else GROUP

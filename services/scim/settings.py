@@ -1,0 +1,158 @@
+"""The org admin's side of SCIM: turning it on, bearer tokens (shown once, stored as SHA-256, two live
+at once so rotation has an overlap), group-to-role mapping, the request log."""
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import delete, func, select
+
+from extensions import db
+from models import Organization, Role, ScimConfig, ScimGroup, ScimRequestLog, ScimToken, utcnow
+from services import ServiceError
+from services.events import emit, target
+from services.scim.provisioning import MAPPABLE_ROLES, all_member_ids, ensure_config, sync_roles
+
+TOKEN_PREFIX = "okscim_"
+MAX_LIVE_TOKENS = 2
+REQUEST_LOG_KEEP = 500
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_target(token):
+    return target("scim_token", token.id, token.prefix)
+
+
+def live_tokens(org_id):
+    return db.session.scalars(
+        ScimToken.for_org(org_id).where(ScimToken.revoked_at.is_(None)).order_by(ScimToken.created_at)
+    ).all()
+
+
+def set_enabled(org, enabled, actor):
+    config = ensure_config(org)
+    if config.enabled == enabled:
+        return config
+    config.enabled = enabled
+    db.session.flush()
+    emit(org, "scim.enabled" if enabled else "scim.disabled", actor, [target("org", org.id, org.slug)],
+         {"enabled": enabled})
+    return config
+
+
+def create_token(org, actor):
+    """A new token: 256 random bits after a recognisable prefix. Returns (row, token); the token
+    itself is never stored (DESIGN.md section 7)."""
+    if len(live_tokens(org.id)) >= MAX_LIVE_TOKENS:
+        raise ServiceError(
+            f"Two tokens are already live. Revoke the old one once your identity provider uses the new one, "
+            f"then generate another.", code="conflict",
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ScimToken(org_id=org.id, prefix=token[:len(TOKEN_PREFIX) + 4], token_hash=hash_token(token),
+                    created_by_label=actor.label)
+    db.session.add(row)
+    db.session.flush()
+    emit(org, "scim.token.created", actor, [token_target(row)], {"token": {"id": str(row.id), "prefix": row.prefix}})
+    return row, token
+
+
+def revoke_token(org, token, actor):
+    if token.revoked_at is not None:
+        return token
+    token.revoked_at = utcnow()
+    db.session.flush()
+    emit(org, "scim.token.revoked", actor, [token_target(token)], {"token": {"id": str(token.id), "prefix": token.prefix}})
+    return token
+
+
+def authenticate(raw_token):
+    """(token, org, config) for a live bearer token, else None. The lookup is by SHA-256, so the
+    comparison never touches the secret; the digest is compared again in constant time."""
+    if not raw_token or not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
+        return None
+    digest = hash_token(raw_token)
+    row = db.session.execute(
+        select(ScimToken, Organization, ScimConfig)
+        .join(Organization, Organization.id == ScimToken.org_id)
+        .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
+        .where(ScimToken.token_hash == digest, ScimToken.revoked_at.is_(None))
+    ).first()
+    if row is None or not hmac.compare_digest(row[0].token_hash, digest):
+        return None
+    return row[0], row[1], row[2]
+
+
+def set_default_role(org, role, actor):
+    role = Role(role)
+    if role not in MAPPABLE_ROLES:
+        raise ServiceError("Choose admin, member or viewer.", field="default_role")
+    config = ensure_config(org)
+    if config.default_role == role:
+        return config
+    previous = config.default_role
+    config.default_role = role
+    db.session.flush()
+    emit(org, "scim.role_mapping.updated", actor, [target("org", org.id, org.slug)],
+         {"default_role": role.value, "previous_default_role": previous.value})
+    return config
+
+
+def map_group_role(org, group, role, actor):
+    """Members of group get role (None: the group gives no role). Applied to its members at once."""
+    role = Role(role) if role else None
+    if role is not None and role not in MAPPABLE_ROLES:
+        raise ServiceError("A group can give admin, member or viewer; ownership is never granted by an IdP.", field="role")
+    if group.role == role:
+        return group
+    previous = group.role
+    group.role = role
+    db.session.flush()
+    emit(org, "scim.role_mapping.updated", actor, [target("scim_group", group.id, group.display_name)],
+         {"group": {"id": str(group.id), "displayName": group.display_name},
+          "role": role.value if role else None, "previous_role": previous.value if previous else None})
+    # Everyone provisioned may be affected (the default role applies once any group is mapped).
+    from models import ScimUser
+    ids = set(db.session.scalars(select(ScimUser.id).where(ScimUser.org_id == org.id)).all()) or all_member_ids(group)
+    sync_roles(org, ids, actor)
+    return group
+
+
+def groups_with_counts(org_id):
+    from models import ScimGroupMember
+    return db.session.execute(
+        select(ScimGroup, func.count(ScimGroupMember.id))
+        .outerjoin(ScimGroupMember, ScimGroupMember.group_id == ScimGroup.id)
+        .where(ScimGroup.org_id == org_id)
+        .group_by(ScimGroup.id)
+        .order_by(ScimGroup.display_name_lower)
+    ).all()
+
+
+def record_request(org_id, token_prefix, method, path, status, summary):
+    db.session.add(ScimRequestLog(org_id=org_id, token_prefix=token_prefix, method=method, path=path[:500],
+                                  status=status, summary=(summary or "")[:500]))
+
+
+def recent_requests(org_id, limit=50):
+    return db.session.scalars(
+        ScimRequestLog.for_org(org_id).order_by(ScimRequestLog.created_at.desc(), ScimRequestLog.id).limit(limit)
+    ).all()
+
+
+def prune_request_logs(keep=REQUEST_LOG_KEEP):
+    """Keep the newest `keep` log rows of each org (run by the sweeper)."""
+    removed = 0
+    for org_id in db.session.scalars(select(ScimRequestLog.org_id).distinct()).all():
+        cutoff = db.session.scalar(
+            select(ScimRequestLog.created_at).where(ScimRequestLog.org_id == org_id)
+            .order_by(ScimRequestLog.created_at.desc()).offset(keep).limit(1)
+        )
+        if cutoff is not None:
+            removed += db.session.execute(
+                delete(ScimRequestLog).where(ScimRequestLog.org_id == org_id, ScimRequestLog.created_at <= cutoff)
+            ).rowcount
+    db.session.commit()
+    return removed
