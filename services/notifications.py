@@ -263,8 +263,9 @@ def _link(event_type, org, for_removed_member=False):
 
 def _inviter_id(org, targets, data):
     invitation = data.get("invitation") if isinstance(data.get("invitation"), dict) else {}
-    if parse_uuid(invitation.get("invited_by_id")):
-        return parse_uuid(invitation["invited_by_id"])
+    invited_by = invitation.get("invited_by") if isinstance(invitation.get("invited_by"), dict) else {}
+    if parse_uuid(invited_by.get("id")):  # services.invitations.invitation_payload names the inviter
+        return parse_uuid(invited_by["id"])
     invitation_id = invitation.get("id") or next((t.get("id") for t in targets if t.get("type") == "invitation"), None)
     found = Invitation.get_for_org(org.id, invitation_id) if org is not None and invitation_id else None
     return found.invited_by_id if found is not None else None

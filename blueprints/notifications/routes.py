@@ -30,9 +30,9 @@ BELL_TEMPLATE = "components/topbar_extra.html"
 
 
 def notification_bell():
-    """For the top bar: the unread count and the latest ten, loaded once per request."""
+    """For the top bar of every page: the unread count (the list loads when the menu opens)."""
     if "notification_bell" not in g:
-        g.notification_bell = {"count": unread_count(current_user.id), "items": notifications.latest(current_user.id)}
+        g.notification_bell = {"count": unread_count(current_user.id), "items": None}
     return g.notification_bell
 
 
@@ -69,10 +69,11 @@ def notifications_badge():
 @bp.route("/app/notifications/menu")
 @public_page
 def notifications_menu():
-    """The bell's dropdown list, refreshed by htmx when the badge saw the count change."""
+    """The bell's latest ten, loaded by htmx when the menu opens or the badge saw the count change."""
     if not current_user.is_authenticated:  # same reason as the badge
         return "", 204
-    return render_region(BELL_TEMPLATE, "notification_menu_items", bell=notification_bell())
+    bell = {"count": None, "items": notifications.latest(current_user.id)}
+    return render_region(BELL_TEMPLATE, "notification_menu_items", bell=bell)
 
 
 # --- The inbox -----------------------------------------------------------------------------------

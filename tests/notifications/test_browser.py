@@ -33,7 +33,8 @@ def test_bell_and_inbox(live_server, browser_context, make, happen):
 
     badge = page.locator("#notification_badge")
     assert badge.get_attribute("data-count") == "3"  # Grace joined, role changed, Globex renamed
-    page.click("#notification_bell > summary")
+    page.click("#notification_bell > summary")  # opening the menu loads the latest ten
+    page.wait_for_selector("#notification_menu_items .bell-item.is-unread >> nth=2")
     assert page.locator("#notification_menu_items .bell-item.is-unread").count() == 3
     assert "Grace Hopper joined Acme as member" in page.locator("#notification_menu_items").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "notifications-bell.png"))
@@ -78,5 +79,5 @@ def test_bell_and_inbox(live_server, browser_context, make, happen):
     # Mark all read from the bell.
     page.click("#notification_bell > summary")
     page.click("#bell_mark_all_read")
-    page.wait_for_selector('#notification_badge[data-count="0"]', state="attached")  # hidden at zero
+    page.wait_for_selector('#notification_badge.is-zero[data-count="0"]', state="attached")  # after htmx settles
     assert page.locator("#notification_badge").is_hidden()  # no red dot when nothing is unread

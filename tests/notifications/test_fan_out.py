@@ -37,7 +37,7 @@ def test_notification_links_to_what_it_is_about_and_records_its_event(make, happ
     notification = db.session.scalar(Notification.for_user(other.id).where(Notification.type == "member.role_changed"))
     assert notification.event_id == event.id
     assert notification.org_id == org.id
-    assert notification.link == "/app/o/acme/"  # members page not registered here: the workspace overview
+    assert notification.link == "/app/o/acme/members"  # the members page
     assert notification.read_at is None and notification.archived_at is None
 
 
@@ -81,20 +81,34 @@ def test_critical_events_ignore_preferences_that_say_off(make, happen, prefer, i
     assert email is not None and email.subject == "[Orgkit] All your sessions were signed out"
 
 
-def test_inviter_is_resolved_from_the_invitation(make, happen, inbox_of):
+def test_inviter_is_told_when_their_invitation_is_accepted(make, inbox_of):
+    from services import invitations
+    owner = make.user()
+    org = make.org(owner=owner, name="Acme")
+    inviter = make.member(org, Role.admin)
+    invitation = invitations.invite_member(org, "grace@example.com", Role.member, Actor.for_user(inviter), Role.admin)
+    token = invitations._new_token(invitation)  # the link's token (the real one went out by email)
+    db.session.commit()
+    grace = make.user(email="grace@example.com", name="Grace")
+    invitations.accept_invitation(token, grace, Actor.for_user(grace))
+    db.session.commit()
+    assert inbox_of(inviter, "invitation.accepted") == ["grace@example.com accepted your invitation to Acme"]
+    assert inbox_of(owner, "invitation.accepted") == []
+    assert inbox_of(inviter, "invitation.created") == []  # the inviter did that themselves
+
+
+def test_inviter_is_found_from_the_invitation_row_when_the_payload_does_not_name_them(make, happen, inbox_of):
     owner = make.user()
     org = make.org(owner=owner, name="Acme")
     inviter = make.member(org, Role.admin)
     invitation = Invitation(org_id=org.id, email="grace@example.com", role=Role.member, invited_by_id=inviter.id,
-                            expires_at=utcnow() + timedelta(days=7))
+                            expires_at=utcnow() + timedelta(days=7), token_hash="x" * 64)
     db.session.add(invitation)
     db.session.commit()
-    grace = make.user(email="grace@example.com", name="Grace")
-    happen(org, "invitation.accepted", actor_user=grace,
+    happen(org, "invitation.revoked", actor_user=owner,
            targets=[{"type": "invitation", "id": str(invitation.id), "label": invitation.email}],
            invitation={"id": str(invitation.id), "email": "grace@example.com", "role": "member"})
-    assert inbox_of(inviter, "invitation.accepted") == ["grace@example.com accepted your invitation to Acme"]
-    assert "grace@example.com accepted your invitation to Acme" not in inbox_of(owner)
+    assert inbox_of(inviter, "invitation.revoked") == [f"{owner.email} revoked the invitation for grace@example.com"]
 
 
 def test_in_app_off_writes_no_row_but_email_on_still_emails(make, happen, prefer, inbox_of):

@@ -51,7 +51,7 @@ def test_badge_counts_unread_and_follows_every_action(busy, client, login, happe
     client.post(f"/app/notifications/{second}/unarchive")
     assert badge(client) == 2  # archiving marked it read; it comes back read
     opened = client.get(f"/app/notifications/{third}")
-    assert opened.status_code == 303 and opened.headers["Location"] == "/app/o/acme/"
+    assert opened.status_code == 303 and opened.headers["Location"] == "/app/o/acme/members"
     assert badge(client) == 1
 
     happen(org, "member.role_changed", actor_user=owner, about=person, role="admin")
@@ -88,8 +88,13 @@ def test_the_bell_dropdown_shows_the_latest_ten_and_mark_all_read_works_without_
         happen(org, "member.role_changed", actor_user=owner, about=person, role=f"role{n}")
     login(person)
     page = client.get("/app/workspaces")
-    assert page.text.count('class="bell-item-title"') == 10
-    assert f"{person.name} is now role11 in Acme" in page.text and "is now role1 in" not in page.text
+    # Every page carries the count and the menu's actions; the list itself loads when the menu opens.
+    assert 'id="bell_mark_all_read"' in page.text and 'id="bell_view_all"' in page.text
+    assert "13 unread notifications" in page.text and "is now role11" not in page.text
+    assert 'hx-trigger="toggle once from:#notification_bell' in page.text
+    menu = client.get("/app/notifications/menu", headers={"HX-Request": "true"})
+    assert menu.text.count('class="bell-item-title"') == 10
+    assert f"{person.name} is now role11 in Acme" in menu.text and "is now role1 in" not in menu.text
     response = client.post("/app/notifications/read-all", data={"next": "/app/workspaces"})
     assert response.status_code == 303 and response.headers["Location"] == "/app/workspaces"
     assert 'data-count="0"' in client.get("/app/workspaces").text
