@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = [
     "blueprints.invitations.public",
     "blueprints.scim",
     "blueprints.notifications",
+    "blueprints.webhooks",
 ]
 
 ERROR_TITLES = {

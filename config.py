@@ -36,6 +36,20 @@ SETTINGS = [
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
     # SCIM provisioning
     ("SCIM_RATE_LIMIT", "50 per second", "Requests allowed per SCIM token (Flask-Limiter syntax); past it, 429 with Retry-After."),
+    # Webhooks and outbound HTTP (services/webhooks.py, services/egress.py)
+    ("EGRESS_ALLOWLIST", "", "Comma-separated CIDRs and host names that outbound calls (webhooks, IdP metadata) may reach even though they are private, loopback or otherwise refused; e.g. 10.0.0.0/8,hooks.internal. For self-hosting next to internal receivers."),
+    ("EGRESS_ALLOW_HTTP", "false", "Allow plain http:// URLs for outbound calls. Off in production: webhook payloads and IdP metadata travel over HTTPS."),
+    ("EGRESS_CA_BUNDLE", "", "Extra PEM file of CA certificates trusted for outbound HTTPS (a corporate CA), in addition to the system store."),
+    ("WEBHOOK_TIMEOUT_SECONDS", "15", "Seconds a webhook receiver has to answer one delivery attempt."),
+    ("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000", "Seconds before each delivery attempt (the first is the initial attempt); after the last the message is failed."),
+    ("WEBHOOK_RETRY_JITTER", "0.1", "Random spread added to each retry delay, as a fraction of it (0.1 = up to +/-10%)."),
+    ("WEBHOOK_DISABLE_AFTER_DAYS", "5", "An endpoint whose every attempt failed for this many days is disabled and the org's admins are told."),
+    ("WEBHOOK_SECRET_OVERLAP_HOURS", "24", "Hours the previous signing secret keeps signing next to the new one after a rotation."),
+    ("WEBHOOK_WORKER_THREADS", "16", "HTTP requests one worker process keeps in flight at once."),
+    ("WEBHOOK_ENDPOINT_CONCURRENCY", "8", "Requests one worker process keeps in flight to a single endpoint, so a slow endpoint cannot hold up the others."),
+    ("WEBHOOK_BATCH_SIZE", "200", "Deliveries a worker claims from the database in one query."),
+    ("WEBHOOK_LEASE_SECONDS", "60", "Seconds a worker holds a claimed delivery; after that the sweeper hands it to another worker (crash recovery)."),
+    ("WEBHOOK_SWEEP_GRACE_SECONDS", "30", "Seconds a due delivery may wait in Redis before the sweeper signals it again from the database."),
     # Notifications
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
 ]
@@ -68,6 +82,12 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
         self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
+        self.EGRESS_ALLOW_HTTP = _bool(self.EGRESS_ALLOW_HTTP)
+        for name in ("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_RETRY_JITTER", "WEBHOOK_DISABLE_AFTER_DAYS",
+                     "WEBHOOK_SECRET_OVERLAP_HOURS", "WEBHOOK_LEASE_SECONDS", "WEBHOOK_SWEEP_GRACE_SECONDS"):
+            setattr(self, name, float(getattr(self, name)))
+        for name in ("WEBHOOK_WORKER_THREADS", "WEBHOOK_ENDPOINT_CONCURRENCY", "WEBHOOK_BATCH_SIZE"):
+            setattr(self, name, int(getattr(self, name)))
         self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.RATELIMIT_HEADERS_ENABLED = True
@@ -94,6 +114,10 @@ class TestConfig(Config):
         self.PUBLIC_BASE_URL = "http://localhost"
         # Argon2id with 1 MiB instead of 64 MiB (services/accounts.py): the suite creates many users.
         self.FAST_PASSWORD_HASHING = True
+        # Webhook tests post to receivers on 127.0.0.1 over plain HTTP (os.environ still wins, so a
+        # worker subprocess gets the same values from its environment).
+        self.EGRESS_ALLOWLIST = os.environ.get("EGRESS_ALLOWLIST", "127.0.0.1/32")
+        self.EGRESS_ALLOW_HTTP = _bool(os.environ.get("EGRESS_ALLOW_HTTP", "true"))
         for key, value in overrides.items():
             setattr(self, key, value)
 

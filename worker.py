@@ -8,6 +8,11 @@ database pool and HTTP connection pools kept warm between jobs. A forking worker
 database connection and a new TLS handshake per job, which on a 2-core machine caps it near 70 jobs a
 second. Crash safety does not depend on the fork: every job's state is in the database and the
 sweeper re-enqueues whatever is due or stuck.
+
+Webhook deliveries do not go through RQ jobs at all (even a SimpleWorker's ~200 jobs a second is
+slower than the receivers): a WebhookDispatcher thread (jobs/webhooks.py) pops delivery ids from
+Redis in batches, claims them in the database with a lease, and sends them from a thread pool over
+kept-alive connections with a per-endpoint concurrency limit. Run more processes to scale out.
 """
 import argparse
 import logging
@@ -56,6 +61,7 @@ def main(argv=None):
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--no-sweeper", action="store_true", help="do not run the periodic sweeper")
     parser.add_argument("--queues", default=",".join(QUEUE_NAMES), help="comma-separated queue names")
+    parser.add_argument("--no-webhooks", action="store_true", help="do not deliver webhooks in this process")
     args = parser.parse_args(argv)
 
     app = create_app()
@@ -65,10 +71,22 @@ def main(argv=None):
         stop = threading.Event()
         if not args.no_sweeper and not args.burst:
             threading.Thread(target=run_sweeper, args=(app, stop), daemon=True, name="sweeper").start()
+        dispatcher = dispatcher_thread = None
+        if not args.no_webhooks:
+            from jobs.webhooks import WebhookDispatcher
+            dispatcher = WebhookDispatcher(app)
+            if not args.burst:
+                dispatcher_thread = threading.Thread(target=dispatcher.run, daemon=True, name="webhooks")
+                dispatcher_thread.start()
         try:
             make_worker(args.queues.split(",")).work(burst=args.burst, logging_level=app.config["LOG_LEVEL"])
+            if dispatcher is not None and args.burst:
+                dispatcher.run(burst=True)
         finally:
             stop.set()
+            if dispatcher_thread is not None:
+                dispatcher.stop()
+                dispatcher_thread.join(app.config["WEBHOOK_TIMEOUT_SECONDS"] + 5)
 
 
 if __name__ == "__main__":

@@ -32,13 +32,19 @@ def sweep_notification_digests(now=None):
     return len(user_ids)
 
 
-# Every sweep function, run in order by sweep_all(). Features add theirs here.
+def sweep_webhooks():
+    from jobs.webhooks import sweep_webhook_deliveries
+    return sweep_webhook_deliveries()
+
+
 def sweep_scim_request_logs():
     from services.scim.settings import prune_request_logs
     return prune_request_logs()
 
 
+# Every sweep function, run in order by sweep_all(). Features add theirs here.
 SWEEPS = [sweep_emails, sweep_scim_request_logs, sweep_notification_digests]
+SWEEPS.append(sweep_webhooks)  # webhooks: deliveries due or whose worker lease expired
 
 
 def sweep_all():

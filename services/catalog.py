@@ -24,6 +24,8 @@ class EventType:
 
 _USER = {"id": "0b4e7c1e-6b1c-4f4e-9f59-2f1c7a1d2e3f", "email": "ada@example.com", "name": "Ada Lovelace"}
 _ORG = {"id": "6f1f2a8e-51b4-4d0e-8f43-0e5b9d3c2a10", "slug": "acme", "name": "Acme"}
+_ENDPOINT = {"id": "9a3b6c1d-2e4f-4a5b-8c7d-1e2f3a4b5c6d", "url": "https://hooks.example.com/orgkit",
+             "description": "Sync to our CRM", "event_types": ["member.added", "member.removed"]}
 
 EVENT_TYPES = [
     # Workspaces
@@ -98,6 +100,29 @@ EVENT_TYPES = [
     EventType("scim.group.deleted", "The identity provider deleted a group.",
               {"group": {"id": "5e2a...", "displayName": "Engineering", "externalId": None, "role": None}},
               recipients=("admins",)),
+    # Webhooks (services/webhooks.py). Not offered to webhook endpoints themselves: an endpoint would
+    # otherwise receive news of its own creation, and a disabled one cannot hear of its disabling.
+    EventType("webhook.endpoint.created", "A webhook endpoint was added.",
+              {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.updated", "A webhook endpoint's URL, description or event types changed.",
+              {"endpoint": _ENDPOINT, "changes": {"url": ["https://hooks.example.com/old", "https://hooks.example.com/orgkit"]}},
+              recipients=(), webhook=False),
+    EventType("webhook.endpoint.deleted", "A webhook endpoint was deleted.", {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.disabled",
+              "A webhook endpoint was disabled: by an admin, because it answered 410 Gone, or because every delivery failed for days.",
+              {"endpoint": _ENDPOINT, "reason": "Every delivery attempt failed for 5 days.", "automatic": True},
+              recipients=("admins",), webhook=False),
+    EventType("webhook.endpoint.enabled", "A disabled webhook endpoint was enabled again.", {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.secret_rotated", "A webhook endpoint's signing secret was rotated.",
+              {"endpoint": _ENDPOINT, "previous_secret_expires_at": "2025-01-02T10:00:00+00:00"}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.secret_revealed", "Someone viewed a webhook endpoint's signing secret.",
+              {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
+    EventType("webhook.endpoint.test_sent", "A test event was sent to a webhook endpoint.",
+              {"endpoint": _ENDPOINT, "event_type": "member.added"}, recipients=(), webhook=False),
+    EventType("webhook.message.resent", "A webhook message was queued again for an endpoint.",
+              {"endpoint": _ENDPOINT, "delivery_id": "9b1c...", "event_type": "member.added"}, recipients=(), webhook=False),
+    EventType("webhook.messages.recovered", "Every failed message to an endpoint since a time was queued again.",
+              {"endpoint": _ENDPOINT, "since": "2025-01-01T00:00:00+00:00", "count": 12}, recipients=(), webhook=False),
     # Notifications: a person's own notification choices (recorded in the audit trail, told to no one).
     EventType("notification.preferences_updated", "Your notification settings changed.",
               {"user": _USER, "event_types": ["member.added"]}, recipients=(), webhook=False),

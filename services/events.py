@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from extensions import db
 from models import AuditEvent
 from services import catalog, notifications
+from services import webhooks
 
 
 @dataclass(frozen=True)
@@ -56,5 +57,6 @@ def emit(org, type, actor, targets=(), data=None):
     db.session.add(event)
     db.session.flush()
     # Further outputs (webhook messages, notifications, emails) are called here, in this transaction.
+    webhooks.fan_out(org, event_type, event)
     notifications.fan_out(event, org, event_type, actor, event.targets, event.data)
     return event

@@ -67,3 +67,38 @@ def _scim_group(org, owner):
 
 PARAM_FACTORIES["token_id"] = _scim_token
 PARAM_FACTORIES["group_id"] = _scim_group
+# --- Webhooks ------------------------------------------------------------------------------------
+
+def _webhook_endpoint(org, owner):
+    from extensions import db
+    from services import webhooks
+    from services.events import SYSTEM
+    endpoint = webhooks.create_endpoint(org, SYSTEM, "http://127.0.0.1:9/hooks", "permission matrix")
+    db.session.commit()
+    return endpoint
+
+
+def _webhook_delivery(org, owner):
+    from extensions import db
+    from services import webhooks
+    from services.events import SYSTEM
+    delivery = webhooks.send_test_message(org, _webhook_endpoint(org, owner), "member.added", SYSTEM)
+    db.session.commit()
+    return delivery
+
+
+def _webhook_attempt(org, owner):
+    from extensions import db
+    from models import WebhookAttempt
+    delivery = _webhook_delivery(org, owner)
+    attempt = WebhookAttempt(org_id=org.id, delivery_id=delivery.id, endpoint_id=delivery.endpoint_id, attempt_number=1,
+                             succeeded=False, request_url="http://127.0.0.1:9/hooks", request_headers={},
+                             response_headers={}, error="Could not connect: connection refused")
+    db.session.add(attempt)
+    db.session.commit()
+    return str(attempt.id)
+
+
+PARAM_FACTORIES["endpoint_id"] = lambda org, owner: str(_webhook_endpoint(org, owner).id)
+PARAM_FACTORIES["delivery_id"] = lambda org, owner: str(_webhook_delivery(org, owner).id)
+PARAM_FACTORIES["attempt_id"] = _webhook_attempt
