@@ -26,6 +26,7 @@ BLUEPRINT_MODULES = [
     "blueprints.invitations",
     "blueprints.invitations.public",
     "blueprints.scim",
+    "blueprints.notifications",
     "blueprints.webhooks",
 ]
 

@@ -63,6 +63,8 @@ SETTINGS = [
     ("RETENTION_BATCH_SIZE", "1000", "Rows deleted per transaction by the retention job."),
     ("RETENTION_INTERVAL_MINUTES", "60", "How often the worker's sweeper runs the retention job."),
     ("SWEEP_INTERVAL_SECONDS", "10", "How often each worker's sweeper re-enqueues due or stuck deliveries and emails (after a Redis outage, a worker crash ...)."),
+    # Notifications
+    ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
 ]
 
 
@@ -130,6 +132,7 @@ class Config:
             setattr(self, name, float(getattr(self, name)))
         for name in ("WEBHOOK_WORKER_THREADS", "WEBHOOK_ENDPOINT_CONCURRENCY", "WEBHOOK_BATCH_SIZE"):
             setattr(self, name, int(getattr(self, name)))
+        self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL

@@ -18,6 +18,20 @@ def sweep_emails():
     return len(ids)
 
 
+def sweep_notification_digests(now=None):
+    """Enqueue the daily digest of every user with items waiting from before the last digest time.
+    now is injectable so tests need not wait for the next morning."""
+    from jobs.notifications import send_notification_digest
+    from services import notifications
+    cutoff = notifications.digest_cutoff(now)
+    user_ids = notifications.users_with_digest_due(cutoff)
+    for user_id in user_ids:
+        # One job id per user and digest time: a re-enqueue while it waits does not make a second email.
+        jobs.enqueue("email", send_notification_digest, str(user_id), cutoff.isoformat(),
+                     job_id=f"notification-digest-{user_id}-{cutoff:%Y%m%d%H}")
+    return len(user_ids)
+
+
 def sweep_webhooks():
     """Deliveries that are due, or whose worker lease expired (a crashed worker)."""
     from jobs.webhooks import sweep_webhook_deliveries
@@ -43,7 +57,7 @@ def sweep_retention():
 
 
 # Every sweep function, run in order by sweep_all(). Features add theirs here.
-SWEEPS = [sweep_emails, sweep_webhooks, sweep_scim_request_logs, sweep_retention]
+SWEEPS = [sweep_emails, sweep_webhooks, sweep_notification_digests, sweep_scim_request_logs, sweep_retention]
 
 
 def sweep_all():

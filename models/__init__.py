@@ -2,13 +2,14 @@
 from models.audit import AuditEvent
 from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
+from models.notifications import Notification, NotificationDigestItem, NotificationPreference
 from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
 from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.users import User, normalise_email
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
-    "AuditEvent", "Invitation", "InviteLink", "Membership", "Organization", "OrgScoped", "OrgStatus",
+    "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role",
     "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
     "User", "normalise_email", "parse_uuid", "utcnow",

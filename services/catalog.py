@@ -123,6 +123,9 @@ EVENT_TYPES = [
               {"endpoint": _ENDPOINT, "delivery_id": "9b1c...", "event_type": "member.added"}, recipients=(), webhook=False),
     EventType("webhook.messages.recovered", "Every failed message to an endpoint since a time was queued again.",
               {"endpoint": _ENDPOINT, "since": "2025-01-01T00:00:00+00:00", "count": 12}, recipients=(), webhook=False),
+    # Notifications: a person's own notification choices (recorded in the audit trail, told to no one).
+    EventType("notification.preferences_updated", "Your notification settings changed.",
+              {"user": _USER, "event_types": ["member.added"]}, recipients=(), webhook=False),
 ]
 
 CATALOG = {event_type.name: event_type for event_type in EVENT_TYPES}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from extensions import db
 from models import AuditEvent
-from services import catalog
+from services import catalog, notifications
 from services import webhooks
 
 
@@ -58,4 +58,5 @@ def emit(org, type, actor, targets=(), data=None):
     db.session.flush()
     # Further outputs (webhook messages, notifications, emails) are called here, in this transaction.
     webhooks.fan_out(org, event_type, event)
+    notifications.fan_out(event, org, event_type, actor, event.targets, event.data)
     return event
