@@ -19,6 +19,7 @@ class AuditEvent(UUIDPrimaryKey, db.Model):
     __table_args__ = (
         Index("ix_audit_events_org_created", "org_id", "created_at"),
         Index("ix_audit_events_org_action_created", "org_id", "action", "created_at"),
+        Index("ix_audit_events_created", "created_at"),  # retention prunes by age across orgs
     )
 
     org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True)

@@ -37,6 +37,8 @@ class Notification(UUIDPrimaryKey, db.Model):
         # The tabs and the bell's latest ten: newest first for one user (unread ones are the newest, so
         # the Unread tab finds its page early in this index).
         Index("ix_notifications_user_created", "user_id", "created_at"),
+        # Retention prunes by age across all users (services/retention.py).
+        Index("ix_notifications_created", "created_at"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)

@@ -96,6 +96,7 @@ class WebhookAttempt(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     __table_args__ = (
         Index("ix_webhook_attempts_delivery_created", "delivery_id", "created_at"),
         Index("ix_webhook_attempts_endpoint_created", "endpoint_id", "created_at"),
+        Index("ix_webhook_attempts_created", "created_at"),  # retention prunes by age
     )
 
     delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False)
