@@ -1,6 +1,6 @@
 """SCIM throughput: an org with N users (10,000 by default); filter=userName eq, a page of 100 at
 startIndex 1 and at N-99, and POST /Users, each next to a baseline route that runs the same indexed
-SELECT behind the same token check, in the same run, over real HTTP to one single-threaded server.
+SELECT behind the same token check, in the same run, over real HTTP to one gunicorn sync worker (one web worker, one request at a time).
 
     DATABASE_URL=postgresql://... REDIS_URL=redis://127.0.0.1:6379/9 python bench/scim.py [--users N] [--requests R]
 
@@ -12,18 +12,18 @@ import argparse
 import http.client
 import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flask import Response, g  # noqa: E402
+from flask import Response  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
 from app import create_app  # noqa: E402
 from config import TestConfig  # noqa: E402
@@ -123,13 +123,35 @@ def measure(port, token, method, path_fn, requests, body_fn=None):
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
 
 
+def start_gunicorn():
+    """One gunicorn sync worker serving build_app(), in its own process as in production (a server
+    thread inside this process would share the GIL with the load loop and halve both)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--worker-class", "sync", "--log-level", "warning", "bench.scim:build_app()"],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # its access lines would bury the table
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server, port
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit("gunicorn exited before it answered")
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("gunicorn did not start within 60 s")
+
+
 def run(users=10_000, requests=300):
     app = build_app()
     token = seed(app, users)
-    server = make_server("127.0.0.1", 0, app, threaded=False)  # one web worker, one request at a time
-    port = server.server_port
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server, port = start_gunicorn()  # one web worker, one request at a time
     last_page = max(users - 99, 1)
     cases = [
         ("filter userName eq", "GET", lambda i: f"/scim/v2/Users?filter=userName%20eq%20%22user{i % users}%40bench.example.com%22",
@@ -144,7 +166,7 @@ def run(users=10_000, requests=300):
                                "name": {"givenName": "New", "familyName": "User"}})),
     ]
     results = []
-    print(f"SCIM bench: {users} users, {requests} requests per case, one single-threaded server, "
+    print(f"SCIM bench: {users} users, {requests} requests per case, one gunicorn sync worker, "
           f"{os.environ['DATABASE_URL'].split(':')[0]}")
     print(f"{'case':34} {'SCIM rps':>9} {'p50 ms':>7} {'p99 ms':>7} | {'base rps':>9} {'p50 ms':>7} {'p99 ms':>7} | ratio")
     for name, method, path_fn, base_method, base_fn, body_fn in cases:
@@ -155,7 +177,8 @@ def run(users=10_000, requests=300):
         results.append((name, scim, base, ratio))
         print(f"{name:34} {scim['rps']:9.1f} {scim['p50']:7.2f} {scim['p99']:7.2f} | "
               f"{base['rps']:9.1f} {base['p50']:7.2f} {base['p99']:7.2f} | {ratio:.2f}x")
-    server.shutdown()
+    server.terminate()
+    server.wait(timeout=30)
     return results
 
 

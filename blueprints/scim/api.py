@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, request
 from flask import Response
 
 from extensions import db, limiter
-from models import ScimGroup, ScimUser, utcnow
+from models import ScimGroup, ScimUser
 from request_context import client_ip
 from services.events import Actor
 from services.scim import DEFAULT_COUNT, MAX_RESULTS, SEARCH_SCHEMA, LIST_SCHEMA, ScimError, invalid_syntax, invalid_value, not_found
@@ -86,9 +86,7 @@ def record_request(response):
         path = request.full_path.rstrip("?")[:500]
         summary = g.get("scim_summary") or ""
         settings.record_request(org.id, g.scim_token.prefix, request.method, path, response.status_code, summary)
-        token = db.session.get(type(g.scim_token), g.scim_token.id)
-        if token is not None:
-            token.last_used_at = utcnow()
+        settings.touch_token(g.scim_token)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -54,13 +54,15 @@ def list_page(model, kind_name, org_id, filter_text, start_index, count):
     if condition is not None:
         base = base.where(condition)
         counter = counter.where(condition)
-    total = db.session.scalar(counter)
+    limit = min(count, MAX_RESULTS)
     rows = []
-    if count > 0:
-        rows = db.session.scalars(
-            base.order_by(model.created_at, model.id).offset(start_index - 1).limit(min(count, MAX_RESULTS))
-        ).all()
-    return total, rows
+    if limit > 0:
+        rows = db.session.scalars(base.order_by(model.created_at, model.id).offset(start_index - 1).limit(limit)).all()
+    if 0 < len(rows) < limit or (not rows and start_index == 1 and limit > 0):
+        # A short page is the last one, so it already tells the total: the COUNT would cost a
+        # round trip on the commonest IdP call (a userName eq filter matching one user or none).
+        return start_index - 1 + len(rows), rows
+    return db.session.scalar(counter), rows
 
 
 # --- Users -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The org admin's side of SCIM: turning it on, bearer tokens (shown once, stored as SHA-256, two live
 at once so rotation has an overlap), group-to-role mapping, the request log."""
+from datetime import timedelta
 import hashlib
 import hmac
 import secrets
@@ -83,6 +84,19 @@ def authenticate(raw_token):
     if row is None or not hmac.compare_digest(row[0].token_hash, digest):
         return None
     return row[0], row[1], row[2]
+
+
+# "Last used" is shown to the minute; writing it on every call would add a write per request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def touch_token(token):
+    """Record that token was used now, at most once per LAST_USED_PRECISION."""
+    now = utcnow()
+    token = db.session.get(ScimToken, token.id)
+    if token is not None and (token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION):
+        token.last_used_at = now
+        db.session.flush()
 
 
 def set_default_role(org, role, actor):

@@ -103,6 +103,10 @@ def test_paging_is_stable_and_count_is_capped(scim):
     second = scim.get("/Users?startIndex=4&count=3").get_json()
     last = scim.get("/Users?startIndex=7&count=3").get_json()
     assert first["totalResults"] == 7 and first["itemsPerPage"] == 3 and first["startIndex"] == 1
+    # A short last page and a page past the end report the same total as a full page.
+    assert last["totalResults"] == 7 and last["itemsPerPage"] == 1
+    assert scim.get("/Users?startIndex=20&count=3").get_json()["totalResults"] == 7
+    assert scim.get("/Users?startIndex=2&count=100").get_json()["totalResults"] == 7
     seen = [r["userName"] for r in first["Resources"] + second["Resources"] + last["Resources"]]
     assert seen == [f"page{i}@example.com" for i in range(7)]
     assert scim.get("/Users?count=0").get_json() == {
@@ -251,6 +255,20 @@ def test_two_live_tokens_overlap_and_a_third_is_refused(scim):
         settings.create_token(scim.org, SYSTEM)
     db.session.rollback()
     assert settings.live_tokens(scim.org.id)[0].last_used_at is not None
+
+
+def test_last_used_is_written_at_most_once_a_minute(scim):
+    from datetime import timedelta
+
+    from models import ScimToken, utcnow
+    token_row = settings.live_tokens(scim.org.id)[0]
+    recently, long_ago = utcnow() - timedelta(seconds=30), utcnow() - timedelta(minutes=5)
+    for stored, expect_rewritten in ((recently, False), (long_ago, True)):
+        token_row.last_used_at = stored
+        db.session.commit()
+        assert scim.get("/Users").status_code == 200
+        seen = db.session.get(ScimToken, token_row.id).last_used_at
+        assert (seen != stored) is expect_rewritten and seen > long_ago
 
 
 def test_tenant_isolation(scim, other_scim):
