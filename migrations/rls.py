@@ -27,6 +27,10 @@ def _bound(setting):
 
 
 ORG_VISIBLE = f"({_bound(ORG_SETTING)} IS NULL OR org_id = {_bound(ORG_SETTING)})"
+# Rows with no org (a user-level audit event or notification, where org_id is nullable) may be written
+# from an org context (SCIM deactivation ends the person's sessions: user.sessions_revoked) but are
+# not read there: another user's account events are no org's business.
+ORG_WRITABLE = f"({_bound(ORG_SETTING)} IS NULL OR org_id = {_bound(ORG_SETTING)} OR org_id IS NULL)"
 OWN_ROW = f"(user_id = {_bound(USER_SETTING)})"
 
 
@@ -35,7 +39,7 @@ def enable_org_isolation(*tables, user_owned=False):
         op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
         op.execute(f"DROP POLICY IF EXISTS {ORG_POLICY} ON {name}")
-        op.execute(f"CREATE POLICY {ORG_POLICY} ON {name} USING {ORG_VISIBLE} WITH CHECK {ORG_VISIBLE}")
+        op.execute(f"CREATE POLICY {ORG_POLICY} ON {name} USING {ORG_VISIBLE} WITH CHECK {ORG_WRITABLE}")
         op.execute(f"DROP POLICY IF EXISTS {OWN_ROWS_POLICY} ON {name}")
         if user_owned:
             # Permissive policies are OR-ed per command: the user's own rows become readable, while

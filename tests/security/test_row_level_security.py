@@ -277,6 +277,26 @@ def test_scim_for_org_a_works_and_sees_only_org_a(walled, walled_ctx):
     assert set(logs) == {walled.a} and len(logs) >= 2
 
 
+def test_scim_deactivation_records_its_user_level_event_under_the_wall(walled, walled_ctx):
+    """Deactivating ends the person's sessions: a user-level audit event (no org) written from SCIM,
+    which is bound to org A. Rows with no org may be written from an org context, not read."""
+    client = walled.app.test_client()
+    headers = {"Authorization": f"Bearer {walled.scim_token}", "Content-Type": "application/scim+json"}
+    created = client.post("/scim/v2/Users", headers=headers, json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "alan@a.example.com",
+        "emails": [{"value": "alan@a.example.com", "primary": True}], "active": True}).get_json()
+    deactivated = client.patch(f"/scim/v2/Users/{created['id']}", headers=headers, json={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": False}]})
+    assert deactivated.status_code == 200, deactivated.get_data(as_text=True)
+    assert deactivated.get_json()["active"] is False
+    actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.org_id.is_(None))).all()
+    assert "user.sessions_revoked" in actions
+
+    db_scope.bind_org(walled.a)
+    assert db.session.scalars(select(AuditEvent).where(AuditEvent.org_id.is_(None))).all() == []
+
+
 # --- (3) Contexts that span orgs keep working -------------------------------------------------------
 
 def test_sign_in_and_the_workspace_list_see_every_org_of_the_user(walled):
