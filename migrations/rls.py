@@ -36,23 +36,39 @@ OWN_ROW = f"(user_id = {_bound(USER_SETTING)})"
 
 def enable_org_isolation(*tables, user_owned=False):
     for name in _quoted_postgresql_tables(tables):
-        op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
-        op.execute(f"DROP POLICY IF EXISTS {ORG_POLICY} ON {name}")
-        op.execute(f"CREATE POLICY {ORG_POLICY} ON {name} USING {ORG_VISIBLE} WITH CHECK {ORG_WRITABLE}")
-        op.execute(f"DROP POLICY IF EXISTS {OWN_ROWS_POLICY} ON {name}")
-        if user_owned:
-            # Permissive policies are OR-ed per command: the user's own rows become readable, while
-            # INSERT, UPDATE and DELETE still pass only org_isolation.
-            op.execute(f"CREATE POLICY {OWN_ROWS_POLICY} ON {name} FOR SELECT USING {OWN_ROW}")
+        for statement in enable_statements(name, user_owned):
+            op.execute(statement)
 
 
 def disable_org_isolation(*tables):
     for name in _quoted_postgresql_tables(tables):
-        op.execute(f"DROP POLICY IF EXISTS {OWN_ROWS_POLICY} ON {name}")
-        op.execute(f"DROP POLICY IF EXISTS {ORG_POLICY} ON {name}")
-        op.execute(f"ALTER TABLE {name} NO FORCE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {name} DISABLE ROW LEVEL SECURITY")
+        for statement in disable_statements(name):
+            op.execute(statement)
+
+
+def enable_statements(name, user_owned=False):
+    """The SQL that walls one table (name already quoted)."""
+    statements = [
+        f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS {ORG_POLICY} ON {name}",
+        f"CREATE POLICY {ORG_POLICY} ON {name} USING {ORG_VISIBLE} WITH CHECK {ORG_WRITABLE}",
+        f"DROP POLICY IF EXISTS {OWN_ROWS_POLICY} ON {name}",
+    ]
+    if user_owned:
+        # Permissive policies are OR-ed per command: the user's own rows become readable, while
+        # INSERT, UPDATE and DELETE still pass only org_isolation.
+        statements.append(f"CREATE POLICY {OWN_ROWS_POLICY} ON {name} FOR SELECT USING {OWN_ROW}")
+    return statements
+
+
+def disable_statements(name):
+    return [
+        f"DROP POLICY IF EXISTS {OWN_ROWS_POLICY} ON {name}",
+        f"DROP POLICY IF EXISTS {ORG_POLICY} ON {name}",
+        f"ALTER TABLE {name} NO FORCE ROW LEVEL SECURITY",
+        f"ALTER TABLE {name} DISABLE ROW LEVEL SECURITY",
+    ]
 
 
 def _quoted_postgresql_tables(tables):
