@@ -309,3 +309,16 @@ def test_sign_in_and_the_workspace_list_see_every_org_of_the_user(walled):
     assert "Alpha" in page and "Beta" in page
     # On an org page (bound to Alpha) the switcher still lists Ada's other workspace.
     assert "Beta" in client.get("/app/o/alpha/members").get_data(as_text=True)
+
+
+def test_the_row_level_security_bench_runs_with_tiny_n():
+    """bench/rls.py still runs, so the benchmark cannot rot (its own process, database and role)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "BENCH_ADMIN_DATABASE_URL": SUITE_URL.render_as_string(hide_password=False)}
+    result = subprocess.run([sys.executable, "bench/rls.py", "--members", "3", "--events", "5", "--requests", "3"],
+                            cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("walled / baseline") == 2
