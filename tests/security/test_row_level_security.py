@@ -261,6 +261,30 @@ def test_inviting_writes_under_the_wall_and_the_email_job_sends_it(walled, walle
     assert email is not None and email.status == "sent"
 
 
+def count_memberships_job(org_id):
+    """A job that works for one org (the pattern: bind once the org is known) and forgets its filter."""
+    with db_scope.org_scope(org_id):
+        walled_count = len(db.session.scalars(select(Membership)).all())
+    return walled_count, len(db.session.scalars(select(Membership)).all())
+
+
+def test_a_job_run_by_the_worker_is_walled_to_its_org_inside_org_scope_only(walled, walled_ctx):
+    from worker import make_worker
+
+    queue = jobs.queues["default"]
+    job = queue.enqueue(count_memberships_job, str(walled.a))
+
+    def burst():
+        with walled.app.app_context():
+            make_worker(["default"]).work(burst=True)
+    contextvars.Context().run(burst)
+    job.refresh()
+    total = db.session.scalar(text("SELECT count(*) FROM memberships"))
+    in_a = db.session.scalar(text("SELECT count(*) FROM memberships WHERE org_id = :a"), {"a": walled.a})
+    assert tuple(job.return_value()) == (in_a, total)  # walled inside org_scope, unbound after it
+    assert in_a < total
+
+
 def test_scim_for_org_a_works_and_sees_only_org_a(walled, walled_ctx):
     seen = walled.app.extensions["rls_seen"]
     client = walled.app.test_client()
