@@ -7,7 +7,11 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
 
-.PHONY: run serve test test-postgres test-sqlite install install-dev migrate clean
+PG_RLS_TEST_URL ?= postgresql://orgkit_rls_test@127.0.0.1:5432/test_rls_suite
+# These need the superuser: they create databases and roles.
+RLS_SUITE_SKIPS ?= --ignore=tests/security --ignore=tests/test_migrations.py
+
+.PHONY: run serve test test-postgres test-postgres-rls test-sqlite install install-dev migrate clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +49,12 @@ test: test-postgres test-sqlite
 
 test-postgres: install-dev
 	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+## test-postgres-rls: the suite on the migrations' schema as a role row-level security applies to
+## (not a superuser), so every org page and SCIM call runs walled to its org. Once, as the superuser:
+##   createuser orgkit_rls_test && createdb -O orgkit_rls_test test_rls_suite
+test-postgres-rls: install-dev
+	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(RLS_SUITE_SKIPS) $(PYTEST_ARGS)
 
 test-sqlite: install-dev
 	DATABASE_URL= REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,11 +1,13 @@
 """Operator CLI: `flask --app app <group> <command>`. Each command exits non-zero with a one-line
 reason on bad input, so automation can rely on it."""
+import os
+import re
 import secrets
 import sys
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from extensions import db
 
@@ -22,6 +24,10 @@ def fail(message):
 scim_cli = AppGroup("scim", help="SCIM provisioning.")
 scim_tokens_cli = AppGroup("tokens", help="SCIM bearer tokens.")
 scim_cli.add_command(scim_tokens_cli)
+
+# PostgreSQL: `flask --app app db-roles grant --role orgkit_app`, run with the tables' owner's
+# DATABASE_URL, creates or updates the app's login role (docs/deploy.md).
+db_roles_cli = AppGroup("db-roles", help="PostgreSQL roles: the app's login role, which does not own the tables.")
 
 
 @scim_tokens_cli.command("create")
@@ -51,7 +57,7 @@ def scim_tokens_create(slug):
 
 
 def register(app):
-    for group in (users_cli, orgs_cli, demo_cli, scim_cli):
+    for group in (users_cli, orgs_cli, demo_cli, scim_cli, db_roles_cli):
         app.cli.add_command(group)
 
 
@@ -161,3 +167,71 @@ def load_demo_data():
         orgs.add_member(org, accounts.create_user(email, name, password), role, actor)
     db.session.commit()
     return password
+
+
+ROLE_NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@db_roles_cli.command("grant")
+@click.option("--role", default="orgkit_app", show_default=True, help="The app's login role.")
+@click.option("--password-env", help="Environment variable holding the role's password (set on every run).")
+def db_roles_grant(role, password_env):
+    """Create the app's login role if missing and grant it rows, not tables. Idempotent.
+
+    Run as the tables' owner after every `flask db upgrade`. The role gets SELECT, INSERT, UPDATE and
+    DELETE on every table and the sequences, not ownership: PostgreSQL exempts owners (unless FORCE)
+    and superusers from row-level security, so an app connected as either would not meet the wall.
+    """
+    if db.engine.dialect.name != "postgresql":
+        fail("db-roles is for PostgreSQL; SQLite has no roles.")
+    if not ROLE_NAME_PATTERN.fullmatch(role):
+        fail(f"Role name {role!r}: use lower-case letters, digits and _ (at most 63).")
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            fail(f"Environment variable {password_env} is empty.")
+    messages = grant_app_role(role, password)
+    db.session.commit()
+    for message in messages:
+        click.echo(message)
+
+
+def grant_app_role(role, password=None):
+    """The SQL behind `db-roles grant`, in the current transaction; returns what it did, line by line."""
+    def run(template, *args):
+        # format() quotes identifiers (%I) and literals (%L) on the server: no hand-written escaping.
+        placeholders = "".join(f", CAST(:a{i} AS text)" for i in range(len(args)))
+        values = {f"a{i}": value for i, value in enumerate(args)}
+        statement = db.session.scalar(text(f"SELECT format(:template{placeholders})"), {"template": template, **values})
+        db.session.execute(text(statement))
+
+    messages = []
+    existing = db.session.execute(
+        text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :role"), {"role": role}).first()
+    if existing is None:
+        run("CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE", role)
+        messages.append(f"Created login role {role}.")
+    elif existing.rolsuper or existing.rolbypassrls:
+        fail(f"Role {role} is a superuser or has BYPASSRLS: row-level security would not apply to it. Use another role.")
+    owned = db.session.scalars(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+        "WHERE r.rolname = :role AND c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' LIMIT 3"
+    ), {"role": role}).all()
+    if owned:
+        fail(f"Role {role} owns tables ({', '.join(owned)}): the app must not connect as the owner. Use another role.")
+    if password is not None:
+        run("ALTER ROLE %I LOGIN PASSWORD %L", role, password)
+        messages.append(f"Password of {role} set.")
+    schema = db.session.scalar(text("SELECT current_schema()"))
+    run("GRANT CONNECT ON DATABASE %I TO %I", db.session.scalar(text("SELECT current_database()")), role)
+    run("GRANT USAGE ON SCHEMA %I TO %I", schema, role)
+    run("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I", schema, role)
+    run("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I", schema, role)
+    # The schema version is the migrations' business, not the app's.
+    run("REVOKE INSERT, UPDATE, DELETE ON TABLE %I.alembic_version FROM %I", schema, role)
+    # Tables the owner creates later (the next migration) are granted without a second run.
+    run("ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I", schema, role)
+    run("ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO %I", schema, role)
+    messages.append(f"Granted {role} rows of every table in schema {schema} (not ownership).")
+    return messages

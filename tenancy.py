@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.local import LocalProxy
 
+import db_scope
 from extensions import db, login_manager
 from models import Membership, Organization
 from permissions import role_can
@@ -56,9 +57,17 @@ def _load_org_and_membership():
         abort(403, description="Your access to this workspace was deactivated by its administrators or identity provider.")
     g.membership = membership
     g.org = membership.org
+    bind_org(membership.org, user=current_user)
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
     # writes nothing to the database.
     session["last_org_slug"] = membership.org.slug
+
+
+def bind_org(org, user=None):
+    """From here to the end of the request (or job), PostgreSQL shows this org's rows only, whatever
+    a query forgets (db_scope.py). Org pages pass the signed-in user, whose own memberships and
+    notifications in other orgs stay readable (the switcher, the bell); SCIM and the API pass none."""
+    db_scope.bind_org(org, user=user)
 
 
 def requires(permission):

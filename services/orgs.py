@@ -4,6 +4,7 @@ import secrets
 
 from sqlalchemy import delete as sqla_delete, func, select
 
+import db_scope
 from extensions import db
 from models import Membership, Organization, Role
 from services import ServiceError
@@ -235,6 +236,9 @@ def delete_org(org, actor, confirmation):
     from models import AuditEvent
 
     event = emit(org, "org.deleted", actor, [org_target(org)], {"org": org_payload(org)})
+    # The org is going away: the rest of this transaction is no longer walled to it, so the event can
+    # leave it (row-level security would refuse an org row turned into no org's row: db_scope.py).
+    db_scope.unbind_org()
     event.org_id = None
     db.session.flush()
     org_id = org.id

@@ -41,12 +41,32 @@ def app():
     app = create_app(TestConfig())
     app.test_client_class = IsolatedClient
     with app.app_context():
-        db.drop_all()
-        db.create_all()
+        if os.environ.get("ORGKIT_TEST_RLS"):
+            _migrate_under_the_wall()
+        else:
+            db.drop_all()
+            db.create_all()
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _migrate_under_the_wall():
+    """ORGKIT_TEST_RLS=1 (make test-postgres-rls): the schema comes from the real migrations, with
+    their row-level security, and the suite connects as a role the wall applies to (FORCE makes it
+    apply to the tables' owner too). Every org page and SCIM request of the suite then runs walled
+    to its org, so a feature that reads or writes across orgs while bound fails here."""
+    from flask_migrate import upgrade
+
+    assert db.engine.dialect.name == "postgresql", "ORGKIT_TEST_RLS needs PostgreSQL"
+    role = db.session.execute(text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
+    assert not (role.rolsuper or role.rolbypassrls), "ORGKIT_TEST_RLS needs a role without SUPERUSER and BYPASSRLS"
+    db.session.commit()
+    db.drop_all()
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from services.scim import DEFAULT_COUNT, MAX_RESULTS, SEARCH_SCHEMA, LIST_SCHEMA
 from services.scim import provisioning, settings
 from services.scim.resources import Projection, etag, group_members, group_resource, user_groups, user_resource
 from services.scim.schema import GROUP, USER, resource_type_documents, schema_documents, service_provider_config
-from tenancy import public_page
+from tenancy import bind_org, public_page
 
 bp = Blueprint("scim_api", __name__, url_prefix="/scim/v2")
 
@@ -63,6 +63,7 @@ def authenticate():
         raise ScimError(401, "A valid SCIM bearer token is required (Authorization: Bearer okscim_...).")
     token, org, config = found
     g.scim_token, g.scim_org = token, org
+    bind_org(org)  # the token named the org: from here on PostgreSQL shows no other org's rows
     if config is None or not config.enabled:
         raise ScimError(403, "SCIM provisioning is turned off for this organization. An admin can turn it on in its SCIM settings.")
     if org.is_suspended and request.method not in ("GET", "HEAD"):
