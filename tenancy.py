@@ -65,8 +65,12 @@ def _load_org_and_membership():
     g.org = membership.org
     from services.sso.enforcement import page_access_needs_sso
     if page_access_needs_sso(current_user, membership.org, session):
-        # Require SSO also covers sessions that logged in by password before it was turned on.
-        return redirect(url_for("sso.sso_login", org_ref=membership.org.id, next=request.full_path.rstrip("?")))
+        # Require SSO also covers sessions that logged in by password before it was turned on. The
+        # way to the IdP is a full-page navigation (an htmx request could not follow it off-site).
+        import htmx
+        target = url_for("sso.sso_login", org_ref=membership.org.id, next=request.full_path.rstrip("?"))
+        response = redirect(target)
+        return htmx.redirect_client(response, target) if htmx.is_htmx() else response
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
     # writes nothing to the database.
     session["last_org_slug"] = membership.org.slug

@@ -58,7 +58,7 @@ class IdpWebServer:
     """The IdP's HTTP side: GET <paths> serves fixed bodies (metadata); GET /sso shows a login page
     whose button posts a signed response (made by on_login(redirect_url)) to the SP's ACS."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
         self.pages = {}
         self.on_login = None
         server = self
@@ -91,7 +91,14 @@ class IdpWebServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls:
+            # HTTPS like a real IdP: our pages' CSP (form-action 'self' https:) lets a form's redirect
+            # go to an https IdP only. The certificate is self-signed, made now; the browser is told
+            # to accept it.
+            scheme = "https"
+            self.httpd.socket = _tls_context().wrap_socket(self.httpd.socket, server_side=True)
+        self.base_url = f"{scheme}://localhost:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self):
@@ -101,3 +108,21 @@ class IdpWebServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _tls_context():
+    import os
+    import ssl
+    import tempfile
+
+    from tests.sso.idp import make_key_pair
+    key_pem, cert_pem = make_key_pair("localhost")
+    folder = tempfile.mkdtemp(prefix="orgkit-idp-tls-")
+    key_path, cert_path = os.path.join(folder, "key.pem"), os.path.join(folder, "cert.pem")
+    with open(key_path, "w") as f:
+        f.write(key_pem)
+    with open(cert_path, "w") as f:
+        f.write(cert_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
