@@ -40,9 +40,10 @@ class SsoConnection(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    certificates = relationship("SsoCertificate", lazy="selectin", order_by="SsoCertificate.created_at",
+    # Loaded when used: the ACS reads both from a per-version cache (services/sso/saml.py) instead.
+    certificates = relationship("SsoCertificate", lazy="select", order_by="SsoCertificate.created_at",
                                 cascade="all, delete-orphan", back_populates="connection")
-    group_mappings = relationship("SsoGroupMapping", lazy="selectin", order_by="SsoGroupMapping.position",
+    group_mappings = relationship("SsoGroupMapping", lazy="select", order_by="SsoGroupMapping.position",
                                   cascade="all, delete-orphan", back_populates="connection")
 
     @property
@@ -114,8 +115,7 @@ class SsoIdentity(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
 
     name_id: Mapped[str] = mapped_column(String(512), nullable=False)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    groups: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    groups: Mapped[list] = mapped_column(JSON, nullable=False, default=list)  # as of the last login
 
     user = relationship("User", lazy="joined", innerjoin=True)
 

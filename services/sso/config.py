@@ -299,10 +299,11 @@ def remove_group_mapping(org, connection, mapping, actor):
 
 def role_for_groups(connection, groups):
     """The role the IdP's groups give: the first mapping (by priority) naming one of them, else None."""
+    from services.sso.saml import group_roles
     groups = set(groups or ())
-    for mapping in sorted(connection.group_mappings, key=lambda m: m.position):
-        if mapping.group_name in groups:
-            return Role(mapping.role)
+    for group_name, role in group_roles(connection):
+        if group_name in groups:
+            return Role(role)
     return None
 
 

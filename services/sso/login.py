@@ -16,13 +16,15 @@ import base64
 import binascii
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from lxml import etree
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from extensions import db
 from models import (Membership, Organization, Role, SsoAssertionReplay, SsoConnection, SsoIdentity, SsoLoginAttempt,
@@ -77,8 +79,17 @@ def _hash_key(key):
 
 def org_for_ref(org_ref):
     """The org named by the id in an SSO URL, or None."""
+    return org_and_connection(org_ref)[0]
+
+
+def org_and_connection(org_ref):
+    """(org, its connection or None) for the id in an SSO URL, in one query; (None, None) if unknown."""
     org_id = parse_uuid(org_ref)
-    return db.session.get(Organization, org_id) if org_id else None
+    if org_id is None:
+        return None, None
+    row = db.session.execute(select(Organization, SsoConnection).outerjoin(
+        SsoConnection, SsoConnection.org_id == Organization.id).where(Organization.id == org_id)).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def start_login(org, connection, return_path=None, is_test=False):
@@ -167,7 +178,7 @@ def _validate(org, connection, saml_response, relay_state, oversized=False):
     """Run checks 1 to 6; returns (auth, request_state or None, return_path, identity dict)."""
     from blueprints.formtools import safe_next_url
 
-    if connection is None or not connection.is_configured:
+    if connection is None or not connection.idp_entity_id or not connection.idp_sso_url:
         raise Refused("Single sign-on is not set up for this workspace.", status=404)
     _precheck_xml(_decode(saml_response, oversized))
     state = None
@@ -224,11 +235,15 @@ def _remember_assertion(org, auth, name_id, email):
     expires = datetime.fromtimestamp(not_on_or_after, timezone.utc) if not_on_or_after else utcnow()
     # Kept past the assertion's own end by python3-saml's allowed clock drift.
     expires = max(expires, utcnow()) + timedelta(minutes=10)
-    try:
-        with db.session.begin_nested():
-            db.session.add(SsoAssertionReplay(org_id=org.id, assertion_id=assertion_id[:255], expires_at=expires))
-    except IntegrityError:
-        raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email) from None
+    # One statement that inserts unless the id is there (ON CONFLICT DO NOTHING on PostgreSQL and
+    # SQLite): the unique constraint decides, so two racing posts of one assertion cannot both win.
+    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = SsoAssertionReplay.__table__
+    inserted = db.session.execute(dialect_insert(table).values(
+        id=uuid.uuid4(), org_id=org.id, assertion_id=assertion_id[:255], expires_at=expires, created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]).returning(table.c.id)).first()
+    if inserted is None:
+        raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
 
 
 def provision(org, connection, identity, actor):
@@ -236,37 +251,38 @@ def provision(org, connection, identity, actor):
     the user (SSO-only, no password) and the membership; the group mapping is applied again every time.
 
     An existing account with the asserted email is linked only because the email's domain is verified
-    by this org (checked before). Owners are never changed by the IdP."""
-    linked = db.session.scalar(select(SsoIdentity).where(SsoIdentity.org_id == org.id,
-                                                          SsoIdentity.name_id == identity["name_id"]))
-    email = identity["email"]
-    if linked is not None:
-        user = linked.user
+    by this org (checked before). Owners are never changed by the IdP. Every refusal comes before the
+    first write, so a refused login leaves nothing half-made."""
+    email, name_id = identity["email"], identity["name_id"]
+    row = db.session.execute(
+        select(SsoIdentity, User).join(User, User.id == SsoIdentity.user_id)
+        .where(SsoIdentity.org_id == org.id, SsoIdentity.name_id == name_id)).first()
+    linked, user = (row[0], row[1]) if row else (None, User.by_email(email))
+    membership = None
+    if user is not None:
+        if user.is_deactivated:
+            raise Refused(f"The account {user.email} is deactivated.", name_id=name_id, email=email)
+        membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id,
+                                                                Membership.user_id == user.id))
+        if membership is not None and not membership.is_active:
+            raise Refused(f"{user.email}'s access to this workspace was deactivated.", name_id=name_id, email=email)
     else:
-        user = User.by_email(email)
-        if user is None:
-            try:
-                user = accounts.create_user(email, identity["name"] or email.split("@")[0])
-            except ServiceError as error:
-                raise Refused(f"The account could not be created: {error.message}", name_id=identity["name_id"],
-                              email=email) from None
-        linked = SsoIdentity(org_id=org.id, name_id=identity["name_id"], user_id=user.id)
+        try:
+            user = accounts.create_user(email, identity["name"] or email.split("@")[0])
+        except ServiceError as error:
+            raise Refused(f"The account could not be created: {error.message}", name_id=name_id, email=email) from None
+    if linked is None:
+        linked = SsoIdentity(org_id=org.id, name_id=name_id, user_id=user.id)
         db.session.add(linked)
-    if user.is_deactivated:
-        raise Refused(f"The account {user.email} is deactivated.", name_id=identity["name_id"], email=email)
-    linked.groups = identity["groups"]
-    linked.last_login_at = utcnow()
+    if linked.groups != identity["groups"]:
+        linked.groups = identity["groups"]
     if identity["name"] and not user.password_hash and identity["name"][:120] != user.name:
         user.name = identity["name"][:120]  # an SSO-only account's name follows the IdP
     mapped = sso_config.role_for_groups(connection, identity["groups"])
-    membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
     if membership is None:
         orgs.add_member(org, user, mapped or connection.default_role, actor)
     else:
-        if not membership.is_active:
-            raise Refused(f"{user.email}'s access to this workspace was deactivated.", name_id=identity["name_id"],
-                          email=email)
-        wanted = mapped or (Role(connection.default_role) if connection.group_mappings else None)
+        wanted = mapped or (Role(connection.default_role) if saml.group_roles(connection) else None)
         if membership.role != Role.owner and wanted is not None and membership.role != wanted:
             orgs.change_role(org, membership, wanted, actor)
     accounts.record_login(user)
@@ -286,11 +302,10 @@ def _log(org, outcome, reason, initiated_by, ip, name_id=None, email=None, user=
 def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=None, oversized=False):
     """Handle one POST to the ACS. Never raises for bad input: the outcome says what happened, and a
     refusal is in the SSO log (and emitted as sso.login_failed) whatever was posted."""
-    org = org_for_ref(org_ref)
+    org, connection = org_and_connection(org_ref)
     if org is None:
         refused = Refused("No workspace has this SSO address.", status=404)
         return AcsOutcome(_log(None, "refused", refused.reason, "sp", ip), refused=refused)
-    connection = sso_config.get_connection(org.id)
     initiated_by = "idp"
     state = None
     try:
@@ -303,8 +318,7 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
             attempt = _log(org, "succeeded", "Test login: the response passed every check.", "test", ip,
                            identity["name_id"], identity["email"], attributes=identity["attributes"])
             return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"])
-        with db.session.begin_nested():
-            user = provision(org, connection, identity, actor)
+        user = provision(org, connection, identity, actor)
         attempt = _log(org, "succeeded", "Signed in.", initiated_by, ip, identity["name_id"], identity["email"], user)
         emit(org, "sso.login_succeeded", actor, [user_target(user)],
              {"user": orgs.user_payload(user), "initiated_by": initiated_by, "groups": identity["groups"][:50]})

@@ -90,6 +90,19 @@ def settings_for(connection, sp_only=False):
     return settings
 
 
+def group_roles(connection):
+    """((group, role), ...) in priority order, cached like the settings: the group mapping is read on
+    every login and changes rarely (every change bumps the connection's version)."""
+    key = (connection.id, connection.version, "group_roles")
+    with _cache_lock:
+        cached = _settings_cache.get(key)
+    if cached is None:
+        cached = tuple((m.group_name, m.role) for m in sorted(connection.group_mappings, key=lambda m: m.position))
+        with _cache_lock:
+            _settings_cache[key] = cached
+    return cached
+
+
 def request_data(path, post_data=None, get_data=None):
     """What python3-saml reads of "the current request", taken from PUBLIC_BASE_URL: behind a proxy
     the public URL is what the Destination and Recipient checks must compare against."""
