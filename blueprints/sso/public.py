@@ -75,20 +75,26 @@ def sso_acs(org_ref):
         saml_response, relay_state, oversized = None, None, True
     outcome = sso_login_service.receive_response(org_ref, saml_response, relay_state, client_ip(),
                                                  request.headers.get("User-Agent"), oversized=oversized)
+    org_slug = outcome.org.slug if outcome.org is not None else None
+    if outcome.user is not None:
+        # Kept loaded through the commit (which expires what the session holds), so signing the
+        # user in below costs no second query.
+        db.session.flush()
+        db.session.expunge(outcome.user)
     db.session.commit()
     if outcome.is_test:
         # The admin who started the test sees the outcome on the settings side (a top-level GET, so
         # the SameSite=Lax session cookie comes along).
-        return redirect(url_for("sso.sso_log_show", org_slug=outcome.org.slug, login_attempt_id=outcome.attempt.id), 303)
+        return redirect(url_for("sso.sso_log_show", org_slug=org_slug, login_attempt_id=outcome.attempt.id), 303)
     if outcome.refused is not None:
         return render_page("sso/refused.html", status=outcome.refused.status, reason=outcome.refused.reason,
                            org=outcome.org, attempt=outcome.attempt)
     user = outcome.user
-    marks = enforcement.sso_session_marks(session, user, outcome.org)
+    marks = enforcement.sso_session_marks(session, user, outcome.org.id)
     session.clear()  # a fresh session: nothing from before this login survives it
     login_user(user)
     session[enforcement.SESSION_SSO_ORGS] = marks
-    return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=outcome.org.slug), 303)
+    return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=org_slug), 303)
 
 
 @bp.route("/sso/<org_ref>/metadata")

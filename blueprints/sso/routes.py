@@ -150,13 +150,7 @@ def sso_idp_manual():
 def sso_certificates_create():
     """Add an IdP signing certificate (rollover: both are trusted until the old one is removed)."""
     form = CertificateForm()
-
-    def action():
-        connection = sso_config.get_connection(current_org.id)
-        if connection is None or not connection.idp_entity_id:
-            raise ServiceError("Configure the identity provider first.", field="certificate")
-        sso_config.add_certificate(current_org, connection, form.certificate.data)
-        sso_config._emit_configured(current_org, connection, current_actor(), "certificate_added")
+    action = lambda: sso_config.add_idp_certificate(current_org, current_actor(), form.certificate.data)  # noqa: E731
     return _act(form, action, "Certificate added.", "certificates", "certificate_form")
 
 

@@ -59,7 +59,8 @@ def _new_sp_key_pair(org):
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _touch(connection):
+def mark_changed(connection):
+    """Every change that affects validation bumps the version: the per-process caches key on it."""
     connection.version = (connection.version or 0) + 1
     connection.updated_at = utcnow()
 
@@ -94,14 +95,24 @@ def add_certificate(org, connection, text, field="certificate"):
     row = SsoCertificate(org_id=org.id, connection_id=connection.id, pem=pem, fingerprint_sha256=fingerprint,
                          subject=cert.subject.rfc4514_string()[:500], not_after=cert.not_valid_after_utc)
     connection.certificates.append(row)
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     return row
 
 
+def add_idp_certificate(org, actor, text):
+    """An admin adds a certificate next to the current ones (rollover)."""
+    connection = get_connection(org.id)
+    if connection is None or not connection.idp_entity_id:
+        raise ServiceError("Configure the identity provider first.", field="certificate")
+    certificate = add_certificate(org, connection, text)
+    _emit_configured(org, connection, actor, "certificate_added")
+    return certificate
+
+
 def remove_certificate(org, connection, certificate, actor):
     connection.certificates.remove(certificate)
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     _emit_configured(org, connection, actor, "certificate_removed")
 
@@ -130,7 +141,7 @@ def set_idp_manually(org, actor, entity_id, sso_url, certificate, sign_authn_req
         add_certificate(org, connection, certificate)
     elif not connection.certificates:
         raise ServiceError("Paste the IdP's signing certificate.", field="certificate")
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     _emit_configured(org, connection, actor, "manual")
     return connection
@@ -203,7 +214,7 @@ def import_metadata(org, actor, xml, metadata_url=None, source="metadata"):
         connection.metadata_url = metadata_url
         connection.metadata_fetched_at = utcnow()
         connection.metadata_error = None
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     _emit_configured(org, connection, actor, source)
     return connection
@@ -249,7 +260,7 @@ def update_options(org, actor, default_role, allow_idp_initiated, email_attribut
     connection.allow_idp_initiated = bool(allow_idp_initiated)
     connection.email_attribute = (email_attribute or "").strip()[:255]
     connection.groups_attribute = (groups_attribute or "").strip()[:255]
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     _emit_configured(org, connection, actor, "options")
     return connection
@@ -270,7 +281,7 @@ def add_group_mapping(org, actor, group_name, role):
     mapping = SsoGroupMapping(org_id=org.id, connection_id=connection.id, group_name=group_name, role=Role(role),
                               position=position)
     connection.group_mappings.append(mapping)
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     _emit_configured(org, connection, actor, "group_mapping_added")
     return mapping
@@ -285,14 +296,14 @@ def move_group_mapping(org, connection, mapping, direction, actor):
         ordered[index], ordered[other] = ordered[other], ordered[index]
         for position, row in enumerate(ordered):
             row.position = position
-        _touch(connection)
+        mark_changed(connection)
         db.session.flush()
         _emit_configured(org, connection, actor, "group_mapping_reordered")
 
 
 def remove_group_mapping(org, connection, mapping, actor):
     connection.group_mappings.remove(mapping)
-    _touch(connection)
+    mark_changed(connection)
     db.session.flush()
     _emit_configured(org, connection, actor, "group_mapping_removed")
 

@@ -13,7 +13,7 @@ from models import Membership, Organization, Role, SsoConnection, SsoDomain, Use
 from services import ServiceError, accounts, orgs
 from services.events import Actor, emit, user_target
 from services.sso import config as sso_config
-from services.sso.domains import email_domain
+from services.sso.domains import email_domain, verified_domains
 
 # Session keys set at login: the orgs whose IdP signed this session in, and break-glass logins.
 SESSION_SSO_ORGS = "sso_org_ids"
@@ -48,11 +48,11 @@ def password_login_refusal(user):
     return f"{names} requires single sign-on for your email address. Use “Continue with SSO” instead of a password."
 
 
-def sso_session_marks(session, user, org):
-    """The session's SSO marks after user logged in to org through its IdP (kept for other orgs the
+def sso_session_marks(session, user, org_id):
+    """The session's SSO marks after user logged in to org_id through its IdP (kept for other orgs the
     same user already signed in to; each mark names the user, so another login never inherits it)."""
     marks = [mark for mark in session.get(SESSION_SSO_ORGS, ()) if mark.endswith(f":{user.id}")]
-    return sorted(set(marks) | {f"{org.id}:{user.id}"})
+    return sorted(set(marks) | {f"{org_id}:{user.id}"})
 
 
 def page_access_needs_sso(user, org, session):
@@ -87,7 +87,6 @@ def break_glass_login(email, password, reason, ip=None, user_agent=None):
 def preview_enforcement(org):
     """Who Require SSO affects: members on verified domains (must use SSO; owners keep break-glass)
     and members on other domains (unaffected, they keep their passwords)."""
-    from services.sso.domains import verified_domains
     verified = verified_domains(org.id)
     affected, unaffected = [], []
     for membership in db.session.scalars(Membership.for_org(org.id)):
@@ -101,20 +100,15 @@ def set_require_sso(org, enabled, actor):
     if enabled and (connection.last_test_succeeded_at is None or not connection.is_configured):
         raise ServiceError("Run a successful test login first, so nobody is locked out by a broken connection.",
                            field="require_sso")
-    if enabled and not sso_config_has_verified_domain(org):
+    if enabled and not verified_domains(org.id):
         raise ServiceError("Verify at least one email domain first: Require SSO applies to members on verified domains.",
                            field="require_sso")
     if connection.require_sso == bool(enabled):
         return connection
     connection.require_sso = bool(enabled)
-    sso_config._touch(connection)
+    sso_config.mark_changed(connection)
     db.session.flush()
     affected, _ = preview_enforcement(org)
     emit(org, "sso.enforced", actor, [sso_config.connection_target(connection)],
          {"require_sso": connection.require_sso, "affected_members": len(affected)})
     return connection
-
-
-def sso_config_has_verified_domain(org):
-    from services.sso.domains import verified_domains
-    return bool(verified_domains(org.id))

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from lxml import etree
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -254,16 +254,18 @@ def provision(org, connection, identity, actor):
     by this org (checked before). Owners are never changed by the IdP. Every refusal comes before the
     first write, so a refused login leaves nothing half-made."""
     email, name_id = identity["email"], identity["name_id"]
+    # A returning person: identity, account and membership in one query.
     row = db.session.execute(
-        select(SsoIdentity, User).join(User, User.id == SsoIdentity.user_id)
+        select(SsoIdentity, User, Membership).join(User, User.id == SsoIdentity.user_id)
+        .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.org_id == org.id))
         .where(SsoIdentity.org_id == org.id, SsoIdentity.name_id == name_id)).first()
-    linked, user = (row[0], row[1]) if row else (None, User.by_email(email))
-    membership = None
+    linked, user, membership = row if row else (None, User.by_email(email), None)
     if user is not None:
         if user.is_deactivated:
             raise Refused(f"The account {user.email} is deactivated.", name_id=name_id, email=email)
-        membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id,
-                                                                Membership.user_id == user.id))
+        if linked is None:
+            membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id,
+                                                                    Membership.user_id == user.id))
         if membership is not None and not membership.is_active:
             raise Refused(f"{user.email}'s access to this workspace was deactivated.", name_id=name_id, email=email)
     else:

@@ -24,7 +24,7 @@ def idp_keys():
 def sso_org(make):
     owner = make.user(email=f"owner@{DOMAIN}")
     org = make.org(owner=owner, name="Acme")
-    connection = sso_config.ensure_connection(org)
+    sso_config.ensure_connection(org)
     db.session.commit()
     return org
 

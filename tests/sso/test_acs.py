@@ -279,3 +279,30 @@ def test_sp_metadata_is_served_per_org(app, sso_org):
     body = response.get_data(as_text=True)
     assert f'entityID="http://localhost/sso/{sso_org.id}/metadata"' in body
     assert f'Location="http://localhost/sso/{sso_org.id}/acs"' in body
+
+
+def test_acs_is_csrf_exempt_while_org_pages_are_not(app, idp, login, client, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    allow_idp_initiated(idp.org)
+    _, response = post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))
+    assert response.status_code == 303
+    from models import Membership
+    login(db.session.scalar(select(Membership).where(Membership.org_id == idp.org.id, Membership.role == Role.owner)).user)
+    assert client.post(f"/app/o/{idp.org.slug}/settings/sso/domains", data={"domain": "x.com"}).status_code == 400
+
+
+def test_acs_is_rate_limited_per_client(app, idp, monkeypatch):
+    monkeypatch.setitem(app.config, "SSO_ACS_RATE_LIMIT", "2 per minute")
+    statuses = [app.test_client().post(acs_path(idp.org), data={"SAMLResponse": "eA=="}).status_code for _ in range(3)]
+    assert statuses[:2] == [400, 400] and statuses[2] == 429
+
+
+def test_authn_request_is_signed_when_the_idp_asks(app, sso_org):
+    from services.sso import saml
+    from tests.sso.idp import TestIdP
+    server = TestIdP(saml.sp_metadata_xml(sso_config.get_connection(sso_org.id)), want_authn_requests_signed=True)
+    sso_config.import_metadata(sso_org, SYSTEM, server.metadata_xml())
+    db.session.commit()
+    location = app.test_client().get(f"/sso/{sso_org.id}/login").headers["Location"]
+    assert location.startswith(server.sso_url) and "Signature=" in location
+    assert "SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256" in location

@@ -5,7 +5,7 @@ import io
 from sqlalchemy import select
 
 from extensions import db
-from models import AuditEvent, Role, SsoConnection, SsoDomain, SsoLoginAttempt
+from models import AuditEvent, Role, SsoDomain, SsoLoginAttempt
 from services.events import SYSTEM
 from services.sso import config as sso_config
 from services.sso import domains
