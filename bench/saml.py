@@ -65,20 +65,23 @@ def main():
         baseline = args.responses / (time.perf_counter() - started)
 
     client = app.test_client()
+    # Bodies encoded up front: form-encoding 10 KB in the test client is the client's cost, not the ACS's.
+    from urllib.parse import urlencode
+    bodies = [urlencode({"SAMLResponse": saml_response}) for saml_response in acs_responses]
     profiler = None
     if args.profile:
         import cProfile
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
-    for saml_response in acs_responses:
-        response = client.post(f"/sso/{org_id}/acs", data={"SAMLResponse": saml_response})
+    for body in bodies:
+        response = client.post(f"/sso/{org_id}/acs", data=body, content_type="application/x-www-form-urlencoded")
         assert response.status_code == 303, response.get_data(as_text=True).split("sso_refused_reason\">")[-1][:300]
     measured = args.responses / (time.perf_counter() - started)
     if profiler is not None:
         import pstats
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(40)
     dialect = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
     print(f"database: {dialect}, responses: {args.responses}")
     print(f"python3-saml validation alone: {baseline:8.1f} responses/s")
