@@ -306,3 +306,18 @@ def test_authn_request_is_signed_when_the_idp_asks(app, sso_org):
     location = app.test_client().get(f"/sso/{sso_org.id}/login").headers["Location"]
     assert location.startswith(server.sso_url) and "Signature=" in location
     assert "SigAlg=http%3A%2F%2Fwww.w3.org%2F2001%2F04%2Fxmldsig-more%23rsa-sha256" in location
+
+
+def test_member_deactivated_by_the_org_is_refused_and_nothing_changes(app, idp, make):
+    from models import utcnow
+    grace = make.member(idp.org, Role.viewer, user_=make.user(email=f"grace@{DOMAIN}"))
+    membership = db.session.scalar(select(Membership).where(Membership.user_id == grace.id))
+    membership.deactivated_at = utcnow()
+    sso_config.add_group_mapping(idp.org, SYSTEM, "Admins", "admin")
+    db.session.commit()
+    _, relay, saml_response = sp_initiated(app, idp, email=grace.email, attributes={"groups": ["Admins"]})
+    _, response = post(app, idp.org, saml_response, relay)
+    assert_refused(response, idp.org, "deactivated")
+    db.session.expire_all()
+    assert db.session.get(Membership, membership.id).role == Role.viewer
+    assert db.session.scalar(select(SsoIdentity).where(SsoIdentity.org_id == idp.org.id)) is None
