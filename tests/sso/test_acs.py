@@ -321,3 +321,19 @@ def test_member_deactivated_by_the_org_is_refused_and_nothing_changes(app, idp, 
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).role == Role.viewer
     assert db.session.scalar(select(SsoIdentity).where(SsoIdentity.org_id == idp.org.id)) is None
+
+
+def test_a_removed_certificate_stops_working_at_once(app, idp, attacker_idp):
+    """The per-process settings cache is keyed by the connection's version: a rollover takes effect on
+    the next response, never a cached certificate."""
+    allow_idp_initiated(idp.org)
+    assert post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))[1].status_code == 303
+    connection = sso_config.get_connection(idp.org.id)
+    old = connection.certificates[0]
+    sso_config.add_certificate(idp.org, connection, attacker_idp.cert_pem)  # the "new" IdP key
+    sso_config.remove_certificate(idp.org, connection, old, SYSTEM)
+    db.session.commit()
+    _, response = post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))
+    assert_refused(response, idp.org, "signature")
+    _, response = post(app, idp.org, attacker_idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))
+    assert response.status_code == 303
