@@ -63,6 +63,11 @@ SETTINGS = [
     ("RETENTION_BATCH_SIZE", "1000", "Rows deleted per transaction by the retention job."),
     ("RETENTION_INTERVAL_MINUTES", "60", "How often the worker's sweeper runs the retention job."),
     ("SWEEP_INTERVAL_SECONDS", "10", "How often each worker's sweeper re-enqueues due or stuck deliveries and emails (after a Redis outage, a worker crash ...)."),
+    # Single sign-on (services/sso)
+    ("SSO_ACS_RATE_LIMIT", "60 per minute", "SAML responses accepted per client IP at an org's ACS (Flask-Limiter syntax); past it, 429 with Retry-After."),
+    ("SSO_MAX_RESPONSE_BYTES", "262144", "Largest decoded SAMLResponse accepted at the ACS (bytes); larger posts are refused with 413 before any XML parsing."),
+    ("SSO_DNS_RESOLVER", "", "host:port of the DNS server that checks domain verification TXT records; empty uses the system resolver."),
+    ("SSO_LOG_RETENTION_DAYS", "90", "Days the SSO log (login attempts and their refusal reasons) is kept (0 = forever)."),
     # Notifications
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
 ]
@@ -70,7 +75,7 @@ SETTINGS = [
 
 RETENTION_SETTINGS = (
     "AUDIT_RETENTION_DAYS", "NOTIFICATION_RETENTION_DAYS", "WEBHOOK_ATTEMPT_RETENTION_DAYS",
-    "EMAIL_RETENTION_DAYS", "RETENTION_BATCH_SIZE", "RETENTION_INTERVAL_MINUTES",
+    "EMAIL_RETENTION_DAYS", "SSO_LOG_RETENTION_DAYS", "RETENTION_BATCH_SIZE", "RETENTION_INTERVAL_MINUTES",
 )
 
 
@@ -133,6 +138,7 @@ class Config:
         for name in ("WEBHOOK_WORKER_THREADS", "WEBHOOK_ENDPOINT_CONCURRENCY", "WEBHOOK_BATCH_SIZE"):
             setattr(self, name, int(getattr(self, name)))
         self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
+        self.SSO_MAX_RESPONSE_BYTES = int(self.SSO_MAX_RESPONSE_BYTES)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL

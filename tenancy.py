@@ -7,7 +7,7 @@ back into every url_for.
 """
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, request, session
+from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.local import LocalProxy
@@ -25,7 +25,12 @@ ORG_PREFIX = "/app/o/<org_slug>"
 
 def org_blueprint(name, import_name, url_prefix=""):
     """A blueprint whose every route is an org page at /app/o/<org_slug><url_prefix>/..."""
-    bp = Blueprint(name, import_name, url_prefix=ORG_PREFIX + url_prefix)
+    return attach_org_pages(Blueprint(name, import_name, url_prefix=ORG_PREFIX + url_prefix))
+
+
+def attach_org_pages(bp):
+    """Make bp's routes under ORG_PREFIX org pages. A blueprint made directly (not by org_blueprint)
+    may also hold public routes elsewhere (sso: the settings page, and the ACS that IdPs post to)."""
     bp.url_value_preprocessor(_pop_org_slug)
     bp.url_defaults(_add_org_slug)
     bp.before_request(_load_org_and_membership)
@@ -44,6 +49,8 @@ def _add_org_slug(endpoint, values):
 
 
 def _load_org_and_membership():
+    if request.url_rule is not None and not request.url_rule.rule.startswith(ORG_PREFIX):
+        return None  # a public route of a blueprint that also has org pages
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     membership = db.session.scalar(
@@ -58,6 +65,14 @@ def _load_org_and_membership():
     g.membership = membership
     g.org = membership.org
     bind_org(membership.org, user=current_user)
+    from services.sso.enforcement import page_access_needs_sso
+    if page_access_needs_sso(current_user, membership.org, session):
+        # Require SSO also covers sessions that logged in by password before it was turned on. The
+        # way to the IdP is a full-page navigation (an htmx request could not follow it off-site).
+        import htmx
+        target = url_for("sso.sso_login", org_ref=membership.org.id, next=request.full_path.rstrip("?"))
+        response = redirect(target)
+        return htmx.redirect_client(response, target) if htmx.is_htmx() else response
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
     # writes nothing to the database.
     session["last_org_slug"] = membership.org.slug

@@ -56,8 +56,23 @@ def sweep_retention():
     return 1
 
 
+def sweep_sso():
+    """Domain checks that are due (DNS retries), expired SSO request states and replay-cache entries,
+    and IdP certificates entering their last 30 days (owners and admins are told once)."""
+    from jobs.sso import check_domain
+    from services.sso import maintenance
+    from services.sso.domains import due_domain_ids
+    ids = due_domain_ids()
+    for domain_id in ids:
+        jobs.enqueue("default", check_domain, str(domain_id), job_id=f"sso-domain-sweep-{domain_id}")
+    pruned = maintenance.prune_expired_state()
+    notified = maintenance.notify_expiring_certificates()
+    db.session.commit()
+    return len(ids) + pruned + notified
+
+
 # Every sweep function, run in order by sweep_all(). Features add theirs here.
-SWEEPS = [sweep_emails, sweep_webhooks, sweep_notification_digests, sweep_scim_request_logs, sweep_retention]
+SWEEPS = [sweep_emails, sweep_webhooks, sweep_notification_digests, sweep_scim_request_logs, sweep_sso, sweep_retention]
 
 
 def sweep_all():

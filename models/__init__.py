@@ -5,6 +5,8 @@ from models.mail import OutboundEmail
 from models.notifications import Notification, NotificationDigestItem, NotificationPreference
 from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
 from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
+from models.sso import (SsoAssertionReplay, SsoCertificate, SsoConnection, SsoDomain, SsoGroupMapping,
+                        SsoIdentity, SsoLoginAttempt, SsoRequestState)
 from models.users import User, normalise_email
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -12,6 +14,8 @@ __all__ = [
     "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role",
     "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
+    "SsoAssertionReplay", "SsoCertificate", "SsoConnection", "SsoDomain", "SsoGroupMapping", "SsoIdentity",
+    "SsoLoginAttempt", "SsoRequestState",
     "User", "normalise_email", "parse_uuid", "utcnow",
     "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookMessage",
 ]

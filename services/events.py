@@ -28,6 +28,12 @@ class Actor:
     def for_user(cls, user, ip=None, user_agent=None):
         return cls("user", str(user.id), user.email, ip, (user_agent or "")[:255] or None, user.id)
 
+    @classmethod
+    def for_idp(cls, connection, ip=None, user_agent=None):
+        """The org's identity provider, acting through a SAML response (JIT provisioning, role mapping)."""
+        return cls("idp", str(connection.id), f"SAML IdP {connection.idp_entity_id or ''}".strip()[:200], ip,
+                   (user_agent or "")[:255] or None)
+
 
 SYSTEM = Actor("system", None, "Orgkit")
 

@@ -53,6 +53,7 @@ LINK_ENDPOINTS = {
     "invite_link": "invitations.invitations_list",
     "webhook": "webhooks.webhook_endpoints_list",
     "sso": "sso.sso_settings",
+    "domain": "sso.sso_settings",  # claimed email domains live on the SSO settings page
     "scim": "scim.scim_settings",
     "api_key": "api_keys.api_keys_list",
     "user": "auth.account_settings",

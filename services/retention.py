@@ -41,6 +41,7 @@ RETENTION_RULES = [
     RetentionRule("EMAIL_RETENTION_DAYS", "OutboundEmail", only=lambda m: m.status != "pending"),
     RetentionRule("NOTIFICATION_RETENTION_DAYS", "Notification"),
     RetentionRule("WEBHOOK_ATTEMPT_RETENTION_DAYS", "WebhookAttempt"),
+    RetentionRule("SSO_LOG_RETENTION_DAYS", "SsoLoginAttempt"),
 ]
 
 

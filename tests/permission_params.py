@@ -102,3 +102,59 @@ def _webhook_attempt(org, owner):
 PARAM_FACTORIES["endpoint_id"] = lambda org, owner: str(_webhook_endpoint(org, owner).id)
 PARAM_FACTORIES["delivery_id"] = lambda org, owner: str(_webhook_delivery(org, owner).id)
 PARAM_FACTORIES["attempt_id"] = _webhook_attempt
+# --- SSO -----------------------------------------------------------------------------------------
+
+def _sso_connection(org):
+    from extensions import db
+    from services.sso import config as sso_config
+    connection = sso_config.ensure_connection(org)
+    db.session.commit()
+    return connection
+
+
+def _sso_certificate(org, owner):
+    from extensions import db
+    from services.sso import config as sso_config
+    from tests.sso.idp import make_key_pair
+    connection = _sso_connection(org)
+    certificate = sso_config.add_certificate(org, connection, make_key_pair()[1])
+    db.session.commit()
+    return str(certificate.id)
+
+
+def _group_mapping(org, owner):
+    import uuid
+
+    from extensions import db
+    from services.events import SYSTEM
+    from services.sso import config as sso_config
+    _sso_connection(org)
+    mapping = sso_config.add_group_mapping(org, SYSTEM, f"group-{uuid.uuid4().hex[:8]}", "admin")
+    db.session.commit()
+    return str(mapping.id)
+
+
+def _sso_domain(org, owner):
+    import uuid
+
+    from extensions import db
+    from services.events import SYSTEM
+    from services.sso import domains
+    domain = domains.add_domain(org, f"d{uuid.uuid4().hex[:10]}.example.com", SYSTEM)
+    db.session.commit()
+    return str(domain.id)
+
+
+def _login_attempt(org, owner):
+    from extensions import db
+    from models import SsoLoginAttempt
+    attempt = SsoLoginAttempt(org_id=org.id, outcome="refused", reason="Signature validation failed.", initiated_by="sp")
+    db.session.add(attempt)
+    db.session.commit()
+    return str(attempt.id)
+
+
+PARAM_FACTORIES["sso_certificate_id"] = _sso_certificate
+PARAM_FACTORIES["group_mapping_id"] = _group_mapping
+PARAM_FACTORIES["sso_domain_id"] = _sso_domain
+PARAM_FACTORIES["login_attempt_id"] = _login_attempt

@@ -13,6 +13,7 @@ from htmx import render_page
 from models import Membership, User
 from request_context import client_ip, current_actor
 from services import ServiceError, accounts
+from services.sso import enforcement as sso_enforcement
 from tenancy import public_page, user_page
 
 RESET_SENT_MESSAGE = ("If an account exists for {email}, we sent it a link to choose a new password. "
@@ -54,9 +55,13 @@ def login():
     if form.validate_on_submit():
         user = User.by_email(form.email.data)
         if accounts.password_matches(user, form.password.data):
+            sso_refusal = sso_enforcement.password_login_refusal(user)
             if user.is_deactivated:
                 # Said only to someone who knows the password, so it reveals nothing to a stranger.
                 form.form_errors.append("This account was deactivated. Ask your administrator to restore it.")
+            elif sso_refusal:
+                # Require SSO (services/sso/enforcement.py); owners have the break-glass login.
+                form.form_errors.append(sso_refusal)
             else:
                 accounts.record_login(user)
                 db.session.commit()

@@ -1,0 +1,133 @@
+"""The public side of SSO: discovery from an email, starting a login, the ACS, SP metadata, break-glass.
+
+    GET,POST  /sso                          sso_discover      (email -> its verified domain's org(s))
+    GET       /sso/<org_ref>/login          sso_login         (AuthnRequest, RelayState = one-time state key)
+    POST      /sso/<org_ref>/acs            sso_acs           (CSRF-exempt: a cross-site POST verified by signature)
+    GET       /sso/<org_ref>/metadata       sso_metadata      (SP metadata; also the SP entity ID)
+    GET,POST  /sso/break-glass              sso_break_glass   (owners' audited password login under Require SSO)
+
+org_ref is the org's id: unlike its slug it never changes, so the URLs given to the IdP keep working.
+"""
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import login_user
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from blueprints.formtools import apply_service_error, safe_next_url
+from blueprints.sso import bp
+from blueprints.sso.forms import BreakGlassForm, DiscoverForm
+from extensions import csrf, db, limiter
+from htmx import render_page
+from models import Organization, SsoConnection
+from request_context import client_ip
+from services import ServiceError
+from services.sso import config as sso_config
+from services.sso import domains, enforcement, login as sso_login_service, saml
+from tenancy import public_page
+
+
+@bp.route("/sso", methods=["GET", "POST"])
+@public_page
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], key_func=client_ip, methods=["POST"])
+def sso_discover():
+    """Continue with SSO: the email's verified domain selects the org (a picker when several match)."""
+    form = DiscoverForm()
+    choices = None
+    if form.validate_on_submit():
+        org_ids = domains.orgs_for_email_domain(domains.email_domain(form.email.data))
+        choices = db.session.scalars(
+            db.select(Organization).join(SsoConnection, SsoConnection.org_id == Organization.id)
+            .where(Organization.id.in_(org_ids)).order_by(Organization.name)).all() if org_ids else []
+        choices = [org for org in choices if sso_config.get_connection(org.id).is_configured]
+        if len(choices) == 1:
+            return redirect(url_for("sso.sso_login", org_ref=choices[0].id, next=request.args.get("next")), 303)
+        if not choices:
+            form.email.errors.append("No workspace uses single sign-on for that email's domain. Log in with your "
+                                     "password, or ask your administrator.")
+    return render_page("sso/discover.html", status=422 if form.errors else 200, form=form, choices=choices)
+
+
+@bp.route("/sso/<org_ref>/login")
+@public_page
+def sso_login(org_ref):
+    """Send the browser to the org's IdP with an AuthnRequest."""
+    org = sso_login_service.org_for_ref(org_ref)
+    connection = sso_config.get_connection(org.id) if org else None
+    try:
+        url = sso_login_service.start_login(org, connection, safe_next_url(request.args.get("next")))
+    except ServiceError as error:
+        return render_page("sso/refused.html", status=404, reason=error.message, org=org, attempt=None)
+    db.session.commit()
+    return redirect(url, 303)
+
+
+@bp.route("/sso/<org_ref>/acs", methods=["POST"])
+@public_page
+@csrf.exempt
+@limiter.limit(lambda: current_app.config["SSO_ACS_RATE_LIMIT"], key_func=client_ip)
+def sso_acs(org_ref):
+    """The IdP's POST: every check, then JIT provisioning and a fresh session (or the refusal page)."""
+    # Capped before the form is parsed: a huge post is refused without reading it all.
+    request.max_content_length = current_app.config["SSO_MAX_RESPONSE_BYTES"] * 2 + 16 * 1024
+    oversized = False
+    try:
+        saml_response, relay_state = request.form.get("SAMLResponse"), request.form.get("RelayState")
+    except RequestEntityTooLarge:
+        saml_response, relay_state, oversized = None, None, True
+    outcome = sso_login_service.receive_response(org_ref, saml_response, relay_state, client_ip(),
+                                                 request.headers.get("User-Agent"), oversized=oversized)
+    org_slug = outcome.org.slug if outcome.org is not None else None
+    if outcome.user is not None:
+        # Kept loaded through the commit (which expires what the session holds), so signing the
+        # user in below costs no second query.
+        db.session.flush()
+        db.session.expunge(outcome.user)
+    db.session.commit()
+    if outcome.is_test:
+        # The admin who started the test sees the outcome on the settings side (a top-level GET, so
+        # the SameSite=Lax session cookie comes along).
+        return redirect(url_for("sso.sso_log_show", org_slug=org_slug, login_attempt_id=outcome.attempt.id), 303)
+    if outcome.refused is not None:
+        return render_page("sso/refused.html", status=outcome.refused.status, reason=outcome.refused.reason,
+                           org=outcome.org, attempt=outcome.attempt)
+    user = outcome.user
+    marks = enforcement.sso_session_marks(session, user, outcome.org.id)
+    session.clear()  # a fresh session: nothing from before this login survives it
+    login_user(user)
+    session[enforcement.SESSION_SSO_ORGS] = marks
+    return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=org_slug), 303)
+
+
+@bp.route("/sso/<org_ref>/metadata")
+@public_page
+def sso_metadata(org_ref):
+    """The SP metadata to give the IdP (entity ID, ACS URL, signing certificate)."""
+    org = sso_login_service.org_for_ref(org_ref)
+    if org is None:
+        return render_page("sso/refused.html", status=404, reason="No workspace has this SSO address.", org=None,
+                           attempt=None)
+    connection = sso_config.ensure_connection(org)
+    xml = saml.sp_metadata_xml(connection)
+    db.session.commit()  # the connection (and SP key pair) made on first use
+    return xml, 200, {"Content-Type": "application/samlmetadata+xml; charset=utf-8"}
+
+
+@bp.route("/sso/break-glass", methods=["GET", "POST"])
+@public_page
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], key_func=client_ip, methods=["POST"])
+def sso_break_glass():
+    """An owner's password login while the org requires SSO; audited in every such org."""
+    form = BreakGlassForm()
+    if form.validate_on_submit():
+        try:
+            user = enforcement.break_glass_login(form.email.data, form.password.data, form.reason.data,
+                                                 client_ip(), request.headers.get("User-Agent"))
+        except ServiceError as error:
+            apply_service_error(form, error)
+        else:
+            db.session.commit()
+            session.clear()
+            login_user(user)
+            session[enforcement.SESSION_BREAK_GLASS] = str(user.id)
+            flash("You are logged in with your password (break-glass). This login was recorded.", "info")
+            return redirect(url_for("workspaces.workspaces_list"), 303)
+    return render_page("sso/break_glass.html", status=422 if form.errors or form.form_errors else 200, form=form)

@@ -1,0 +1,351 @@
+"""SP-initiated login and the Assertion Consumer Service: every check a response must pass, the replay
+cache, just-in-time provisioning with role mapping, and the SSO log.
+
+The order of the checks (each refusal names its reason in the SSO log; no secret is ever logged):
+1. the org and its connection exist; the POST carries a SAMLResponse no larger than the cap;
+2. the XML parses without a DTD or entities, is a samlp:Response and has no comment inside (a comment
+   splits a NameID's text: the classic truncation attack on signed NameIDs);
+3. RelayState: a one-time state key of ours (SP-initiated: its InResponseTo must match the AuthnRequest
+   id kept with it), or, only where the org allows IdP-initiated login, a local path;
+4. python3-saml in strict mode: signature by a pinned IdP certificate over the assertion, no
+   deprecated algorithms, audience, destination, recipient, time window, issuer;
+5. the assertion id was never accepted before (kept until the assertion expires);
+6. the asserted email is on one of the org's verified domains.
+"""
+import base64
+import binascii
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from lxml import etree
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from db_scope import bind_org
+from extensions import db
+from models import (Membership, Organization, Role, SsoAssertionReplay, SsoConnection, SsoIdentity, SsoLoginAttempt,
+                    SsoRequestState, User, parse_uuid, utcnow)
+from services import ServiceError, accounts, orgs
+from services.events import Actor, emit, user_target
+from services.sso import config as sso_config
+from services.sso import domains, saml
+
+STATE_PREFIX = "okrs_"
+STATE_TTL = timedelta(minutes=15)
+PROTOCOL_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
+
+EMAIL_ATTRIBUTES = ("email", "mail", "emailaddress", "Email", "User.Email",
+                    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                    "urn:oid:0.9.2342.19200300.100.1.3")
+GIVEN_NAME_ATTRIBUTES = ("givenName", "firstName", "first_name", "FirstName", "User.FirstName",
+                         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "urn:oid:2.5.4.42")
+SURNAME_ATTRIBUTES = ("sn", "surname", "lastName", "last_name", "LastName", "User.LastName",
+                      "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", "urn:oid:2.5.4.4")
+DISPLAY_NAME_ATTRIBUTES = ("displayName", "display_name", "cn",
+                           "http://schemas.microsoft.com/identity/claims/displayname", "urn:oid:2.16.840.1.113730.3.1.241")
+GROUPS_ATTRIBUTES = ("groups", "Groups", "memberOf", "group", "Group",
+                     "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups")
+
+
+class Refused(Exception):
+    """A response or request turned away; reason is what the SSO log and the page say."""
+
+    def __init__(self, reason, status=403, name_id=None, email=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.name_id = name_id
+        self.email = email
+
+
+@dataclass
+class AcsOutcome:
+    attempt: SsoLoginAttempt | None
+    org: Organization | None = None
+    user: User | None = None
+    return_path: str | None = None
+    is_test: bool = False
+    refused: Refused | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+def _hash_key(key):
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def org_for_ref(org_ref):
+    """The org named by the id in an SSO URL, or None."""
+    return org_and_connection(org_ref)[0]
+
+
+def org_and_connection(org_ref):
+    """(org, its connection or None) for the id in an SSO URL, in one query; (None, None) if unknown.
+
+    The rest of an SSO request works for that one org, so the session is bound to it (db_scope)."""
+    org_id = parse_uuid(org_ref)
+    if org_id is None:
+        return None, None
+    row = db.session.execute(select(Organization, SsoConnection).outerjoin(
+        SsoConnection, SsoConnection.org_id == Organization.id).where(Organization.id == org_id)).first()
+    if row is None:
+        return None, None
+    bind_org(row[0])
+    return row[0], row[1]
+
+
+def start_login(org, connection, return_path=None, is_test=False):
+    """The IdP URL to send the browser to, with a fresh AuthnRequest. Its id and where to go afterwards
+    are kept server-side under a one-time key that travels as RelayState (SameSite=Lax: the IdP's POST
+    back arrives without our session cookie)."""
+    if connection is None or not connection.is_configured:
+        raise ServiceError("Single sign-on is not set up for this workspace yet.")
+    key = secrets.token_urlsafe(32)
+    url, request_id = saml.authn_request(connection, STATE_PREFIX + key)
+    db.session.add(SsoRequestState(org_id=org.id, key_hash=_hash_key(key), request_id=request_id,
+                                   return_path=return_path or "", is_test=is_test, expires_at=utcnow() + STATE_TTL))
+    db.session.flush()
+    return url
+
+
+def _consume_state(org, relay_state):
+    """The request state for this RelayState key, marked used in one UPDATE so two POSTs racing with the
+    same key cannot both have it."""
+    key_hash = _hash_key(relay_state[len(STATE_PREFIX):])
+    now = utcnow()
+    used = db.session.execute(
+        update(SsoRequestState)
+        .where(SsoRequestState.key_hash == key_hash, SsoRequestState.org_id == org.id,
+               SsoRequestState.consumed_at.is_(None), SsoRequestState.expires_at > now)
+        .values(consumed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        return None
+    return db.session.scalar(select(SsoRequestState).where(SsoRequestState.key_hash == key_hash))
+
+
+def _decode(saml_response, oversized=False):
+    max_bytes = current_app.config["SSO_MAX_RESPONSE_BYTES"]
+    if oversized:
+        raise Refused(f"The POST is larger than a SAMLResponse of {max_bytes // 1024} KB may be.", status=413)
+    if not saml_response:
+        raise Refused("The POST carried no SAMLResponse: it is not a SAML response.", status=400)
+    if len(saml_response) > max_bytes * 4 // 3 + 4:
+        raise Refused(f"The SAMLResponse is larger than {max_bytes // 1024} KB.", status=413)
+    try:
+        xml = base64.b64decode("".join(saml_response.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused("The SAMLResponse is not base64.", status=400) from None
+    return xml
+
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                          remove_comments=False, remove_pis=False)
+
+
+def _precheck_xml(xml):
+    """Parse once without python3-saml's comment stripping: refuse DTDs, entities, non-SAML roots and
+    comments anywhere inside (python3-saml would silently drop them)."""
+    try:
+        root = etree.fromstring(xml, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise Refused(f"The SAMLResponse is not well-formed XML ({exc.msg}).", status=400) from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise Refused("The SAMLResponse has a DTD (DOCTYPE); XML with DTDs or entities is refused.", status=400)
+    if root.tag != f"{{{PROTOCOL_NS}}}Response":
+        raise Refused(f"The posted XML is a {etree.QName(root).localname}, not a SAML Response.", status=400)
+    for _ in root.iter(etree.Comment):
+        raise Refused("The response contains an XML comment; refused (comments can split a signed NameID).")
+
+
+def _first(attributes, configured, candidates):
+    names = (configured,) if configured else candidates
+    for name in names:
+        values = attributes.get(name)
+        if values:
+            return str(values[0]).strip()
+    return ""
+
+
+def _groups(attributes, configured):
+    for name in ((configured,) if configured else GROUPS_ATTRIBUTES):
+        if attributes.get(name):
+            return [str(value) for value in attributes[name]][:500]
+    return []
+
+
+def _validate(org, connection, saml_response, relay_state, oversized=False):
+    """Run checks 1 to 6; returns (auth, request_state or None, return_path, identity dict)."""
+    from blueprints.formtools import safe_next_url
+
+    if connection is None or not connection.idp_entity_id or not connection.idp_sso_url:
+        raise Refused("Single sign-on is not set up for this workspace.", status=404)
+    _precheck_xml(_decode(saml_response, oversized))
+    state = None
+    relay_state = relay_state or ""
+    if relay_state.startswith(STATE_PREFIX):
+        state = _consume_state(org, relay_state)
+        if state is None:
+            raise Refused("The login request this response answers is unknown, expired or already used (RelayState).")
+        return_path = state.return_path
+    else:
+        if not connection.allow_idp_initiated:
+            raise Refused("Unsolicited response (IdP-initiated login) refused: it is turned off for this workspace.")
+        if relay_state and safe_next_url(relay_state) is None:
+            raise Refused("The RelayState points off-site; only paths on this site are allowed.")
+        return_path = relay_state
+    try:
+        auth = saml.new_auth(connection, saml_response, relay_state)
+        auth.process_response(request_id=state.request_id if state else None)
+    except Exception as exc:  # python3-saml raises on structurally broken responses; the reason is kept
+        raise Refused(f"The response could not be processed: {exc}"[:500]) from None
+    if auth.get_errors() or not auth.is_authenticated():
+        raise Refused((auth.get_last_error_reason() or ", ".join(auth.get_errors()) or "not authenticated")[:500])
+    if state is not None and auth.get_last_response_in_response_to() != state.request_id:
+        raise Refused("The response does not answer our login request (InResponseTo is missing or different).")
+    if state is None and auth.get_last_response_in_response_to():
+        raise Refused("The response answers a login request Orgkit does not know (InResponseTo without RelayState).")
+    name_id = (auth.get_nameid() or "").strip()
+    attributes = auth.get_attributes()
+    email = _first(attributes, connection.email_attribute, EMAIL_ATTRIBUTES) or (name_id if "@" in name_id else "")
+    email = email.lower()
+    identity = {
+        "name_id": name_id[:512],
+        "email": email,
+        "name": _first(attributes, "", DISPLAY_NAME_ATTRIBUTES) or " ".join(filter(None, (
+            _first(attributes, "", GIVEN_NAME_ATTRIBUTES), _first(attributes, "", SURNAME_ATTRIBUTES)))),
+        "groups": _groups(attributes, connection.groups_attribute),
+        "attributes": {name: [str(v)[:500] for v in values][:50] for name, values in list(attributes.items())[:100]},
+    }
+    _remember_assertion(org, auth, name_id, email)
+    if not email:
+        raise Refused("The response carries no email address (neither an email attribute nor an email NameID).",
+                      name_id=name_id)
+    if not domains.is_verified_for(org.id, domains.email_domain(email)):
+        raise Refused(f"{email} is not on a verified domain of this workspace.", name_id=name_id, email=email)
+    return auth, state, return_path, identity
+
+
+def _remember_assertion(org, auth, name_id, email):
+    """The replay cache: an assertion id is accepted once, and kept until the assertion expires."""
+    assertion_id = auth.get_last_assertion_id()
+    if not assertion_id:
+        raise Refused("The assertion has no ID.", name_id=name_id, email=email)
+    not_on_or_after = auth.get_last_assertion_not_on_or_after()
+    expires = datetime.fromtimestamp(not_on_or_after, timezone.utc) if not_on_or_after else utcnow()
+    # Kept past the assertion's own end by python3-saml's allowed clock drift.
+    expires = max(expires, utcnow()) + timedelta(minutes=10)
+    # One statement that inserts unless the id is there (ON CONFLICT DO NOTHING on PostgreSQL and
+    # SQLite): the unique constraint decides, so two racing posts of one assertion cannot both win.
+    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = SsoAssertionReplay.__table__
+    inserted = db.session.execute(dialect_insert(table).values(
+        id=uuid.uuid4(), org_id=org.id, assertion_id=assertion_id[:255], expires_at=expires, created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]).returning(table.c.id)).first()
+    if inserted is None:
+        raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
+
+
+def provision(org, connection, identity, actor):
+    """Just-in-time provisioning: the identity (org, NameID) leads to its user; the first login makes
+    the user (SSO-only, no password) and the membership; the group mapping is applied again every time.
+
+    An existing account with the asserted email is linked only because the email's domain is verified
+    by this org (checked before). Owners are never changed by the IdP. Every refusal comes before the
+    first write, so a refused login leaves nothing half-made."""
+    email, name_id = identity["email"], identity["name_id"]
+    # A returning person: identity, account and membership in one query.
+    row = db.session.execute(
+        select(SsoIdentity, User, Membership).join(User, User.id == SsoIdentity.user_id)
+        .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.org_id == org.id))
+        .where(SsoIdentity.org_id == org.id, SsoIdentity.name_id == name_id)).first()
+    linked, user, membership = row if row else (None, User.by_email(email), None)
+    if user is not None:
+        if user.is_deactivated:
+            raise Refused(f"The account {user.email} is deactivated.", name_id=name_id, email=email)
+        if linked is None:
+            membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id,
+                                                                    Membership.user_id == user.id))
+        if membership is not None and not membership.is_active:
+            raise Refused(f"{user.email}'s access to this workspace was deactivated.", name_id=name_id, email=email)
+    else:
+        try:
+            user = accounts.create_user(email, identity["name"] or email.split("@")[0])
+        except ServiceError as error:
+            raise Refused(f"The account could not be created: {error.message}", name_id=name_id, email=email) from None
+    if linked is None:
+        linked = SsoIdentity(org_id=org.id, name_id=name_id, user_id=user.id)
+        db.session.add(linked)
+    if linked.groups != identity["groups"]:
+        linked.groups = identity["groups"]
+    if identity["name"] and not user.password_hash and identity["name"][:120] != user.name:
+        user.name = identity["name"][:120]  # an SSO-only account's name follows the IdP
+    mapped = sso_config.role_for_groups(connection, identity["groups"])
+    if membership is None:
+        orgs.add_member(org, user, mapped or connection.default_role, actor)
+    else:
+        wanted = mapped or (Role(connection.default_role) if saml.group_roles(connection) else None)
+        if membership.role != Role.owner and wanted is not None and membership.role != wanted:
+            orgs.change_role(org, membership, wanted, actor)
+    accounts.record_login(user)
+    return user
+
+
+def _log(org, outcome, reason, initiated_by, ip, name_id=None, email=None, user=None, attributes=None):
+    attempt = SsoLoginAttempt(org_id=org.id if org else None, outcome=outcome, reason=reason[:500],
+                              initiated_by=initiated_by, name_id=(name_id or None) and name_id[:512],
+                              email=(email or None) and email[:254], user_id=user.id if user else None,
+                              attributes=attributes, ip=ip)
+    db.session.add(attempt)
+    db.session.flush()
+    return attempt
+
+
+def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=None, oversized=False):
+    """Handle one POST to the ACS. Never raises for bad input: the outcome says what happened, and a
+    refusal is in the SSO log (and emitted as sso.login_failed) whatever was posted."""
+    org, connection = org_and_connection(org_ref)
+    if org is None:
+        refused = Refused("No workspace has this SSO address.", status=404)
+        return AcsOutcome(_log(None, "refused", refused.reason, "sp", ip), refused=refused)
+    initiated_by = "idp"
+    state = None
+    try:
+        auth, state, return_path, identity = _validate(org, connection, saml_response, relay_state, oversized)
+        initiated_by = "test" if state is not None and state.is_test else ("sp" if state is not None else "idp")
+        actor = Actor.for_idp(connection, ip, user_agent)
+        if initiated_by == "test":
+            # A test login proves the connection; nobody is signed in or provisioned by it.
+            connection.last_test_succeeded_at = utcnow()
+            attempt = _log(org, "succeeded", "Test login: the response passed every check.", "test", ip,
+                           identity["name_id"], identity["email"], attributes=identity["attributes"])
+            return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"])
+        user = provision(org, connection, identity, actor)
+        attempt = _log(org, "succeeded", "Signed in.", initiated_by, ip, identity["name_id"], identity["email"], user)
+        emit(org, "sso.login_succeeded", actor, [user_target(user)],
+             {"user": orgs.user_payload(user), "initiated_by": initiated_by, "groups": identity["groups"][:50]})
+        return AcsOutcome(attempt, org=org, user=user, return_path=return_path)
+    except Refused as refused:
+        if state is None and (relay_state or "").startswith(STATE_PREFIX):
+            state = db.session.scalar(select(SsoRequestState).where(
+                SsoRequestState.key_hash == _hash_key(relay_state[len(STATE_PREFIX):])))
+        if state is not None and state.is_test:
+            initiated_by = "test"
+        elif state is not None:
+            initiated_by = "sp"
+        attempt = _log(org, "refused", refused.reason, initiated_by, ip, refused.name_id, refused.email)
+        if connection is not None:
+            emit(org, "sso.login_failed", Actor.for_idp(connection, ip, user_agent), [],
+                 {"reason": refused.reason, "initiated_by": initiated_by, "email": refused.email})
+        return AcsOutcome(attempt, org=org, refused=refused, is_test=initiated_by == "test")
+
+
+def recent_attempts(org_id, limit=50):
+    return db.session.scalars(SsoLoginAttempt.for_org(org_id).order_by(SsoLoginAttempt.created_at.desc())
+                              .limit(limit)).all()
