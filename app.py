@@ -28,6 +28,7 @@ BLUEPRINT_MODULES = [
     "blueprints.scim",
     "blueprints.notifications",
     "blueprints.webhooks",
+    "blueprints.api_keys",
 ]
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -37,6 +37,8 @@ SETTINGS = [
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
     # SCIM provisioning
     ("SCIM_RATE_LIMIT", "50 per second", "Requests allowed per SCIM token (Flask-Limiter syntax); past it, 429 with Retry-After."),
+    # JSON API (API keys)
+    ("API_RATE_LIMIT", "100 per second", "Requests allowed per API key (Flask-Limiter syntax, e.g. 600 per minute), counted in Redis across processes; past it, 429 with Retry-After."),
     # Webhooks and outbound HTTP (services/webhooks.py, services/egress.py)
     ("EGRESS_ALLOWLIST", "", "Comma-separated CIDRs and host names that outbound calls (webhooks, IdP metadata) may reach even though they are private, loopback or otherwise refused; e.g. 10.0.0.0/8,hooks.internal. For self-hosting next to internal receivers."),
     ("EGRESS_ALLOW_HTTP", "false", "Allow plain http:// URLs for outbound calls. Off in production: webhook payloads and IdP metadata travel over HTTPS."),

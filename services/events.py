@@ -28,6 +28,12 @@ class Actor:
     def for_user(cls, user, ip=None, user_agent=None):
         return cls("user", str(user.id), user.email, ip, (user_agent or "")[:255] or None, user.id)
 
+    @classmethod
+    def for_api_key(cls, key, ip=None, user_agent=None):
+        """An API key acts for nobody in particular: no user_id, so no "you did this" exceptions."""
+        return cls("api_key", str(key.id), f"API key {key.name} ({key.prefix}…{key.last_four})"[:254], ip,
+                   (user_agent or "")[:255] or None)
+
 
 SYSTEM = Actor("system", None, "Orgkit")
 

@@ -102,3 +102,15 @@ def _webhook_attempt(org, owner):
 PARAM_FACTORIES["endpoint_id"] = lambda org, owner: str(_webhook_endpoint(org, owner).id)
 PARAM_FACTORIES["delivery_id"] = lambda org, owner: str(_webhook_delivery(org, owner).id)
 PARAM_FACTORIES["attempt_id"] = _webhook_attempt
+# --- API keys ------------------------------------------------------------------------------------
+
+def _api_key(org, owner):
+    from extensions import db
+    from services import api_keys
+    from services.events import Actor
+    row, _ = api_keys.create_key(org, "permission matrix", ["read"], Actor.for_user(owner), created_by=owner)
+    db.session.commit()
+    return str(row.id)
+
+
+PARAM_FACTORIES["api_key_id"] = _api_key
