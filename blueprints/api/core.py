@@ -208,6 +208,12 @@ def read_body(schema_name, optional=False):
     return body
 
 
+def request_body():
+    """The current operation's body, validated against the schema it declares."""
+    op = g.api_operation
+    return read_body(op.body, optional=op.body_optional)
+
+
 # --- Pagination ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -278,8 +284,8 @@ OPERATIONS = []
 def operation(method, rule, permission, summary, **options):
     """Declare an API operation: registers the route and records it for the OpenAPI document.
 
-    The view receives the URL values (and `body` when the operation takes one) and returns the
-    response body (a dict) or None for 204. It runs after the scope and role checks; unsafe methods
+    The view receives the URL values, loads its objects, then reads request_body() (so another org's
+    id is a 404 whatever the body), and returns the response body (a dict) or None for 204. It runs after the scope and role checks; unsafe methods
     commit once after it, with the Idempotency-Key record when one was sent."""
     def decorator(view):
         op = Operation(method, rule, view.__name__, permission, summary,
@@ -293,8 +299,7 @@ def operation(method, rule, permission, summary, **options):
             replay = _idempotent_replay() if method == "POST" else None
             if replay is not None:
                 return replay
-            if op.body:
-                values["body"] = read_body(op.body, optional=op.body_optional)
+            g.api_operation = op
             try:
                 result = view(**values)
             except ServiceError as error:

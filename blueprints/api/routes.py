@@ -25,7 +25,7 @@ the same services the pages use, answer JSON. Checks, commits and errors are cor
 from flask import g, request
 from sqlalchemy.orm import contains_eager, lazyload
 
-from blueprints.api.core import ApiError, actor, keyset_page, listing, operation, page_request
+from blueprints.api.core import ApiError, actor, keyset_page, listing, operation, page_request, request_body
 from models import AuditEvent, Invitation, Membership, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from services import ServiceError, catalog, invitations, orgs, webhooks
 from services.audit import AuditFilters, encode_cursor, events_for_org
@@ -68,8 +68,9 @@ def org_read():
 
 
 @operation("PATCH", "/org", "org.manage", "Rename the workspace or change its slug", body="OrgUpdate", response="Org")
-def org_update(body):
+def org_update():
     """Emits org.updated when something changed."""
+    body = request_body()
     orgs.update_org(org(), actor(), name=body.get("name"), slug=body.get("slug"))
     return org_json(org())
 
@@ -99,9 +100,10 @@ def members_read(member_id):
 
 
 @operation("PATCH", "/members/<member_id>", "members.manage", "Change a member's role", body="MemberUpdate", response="Member")
-def members_update(member_id, body):
+def members_update(member_id):
     """Granting or removing ownership needs the admin scope; the last owner cannot be demoted (409)."""
     membership = load(Membership, member_id)
+    body = request_body()
     orgs.change_role(org(), membership, body["role"], actor(), acting_role=acting_role())
     return member_json(membership)
 
@@ -139,8 +141,9 @@ def invitations_list():
 
 @operation("POST", "/invitations", "members.invite", "Invite someone by email", body="InvitationCreate",
            response="Invitation", status=201)
-def invitations_create(body):
+def invitations_create():
     """Emails the invitation link; 409 when they are already a member or have a pending invitation."""
+    body = request_body()
     return invitation_json(invitations.invite_member(org(), body["email"], body["role"], actor(), acting_role()))
 
 
@@ -171,8 +174,9 @@ def webhook_endpoints_list():
 
 @operation("POST", "/webhook-endpoints", "webhooks.manage", "Register a webhook endpoint",
            body="WebhookEndpointCreate", response="WebhookEndpointWithSecret", status=201)
-def webhook_endpoints_create(body):
+def webhook_endpoints_create():
     """The answer carries the signing secret (whsec_...) to verify deliveries with."""
+    body = request_body()
     event_types = body.get("event_types")
     endpoint = webhooks.create_endpoint(org(), actor(), body["url"], body.get("description", ""),
                                         all_events=event_types is None, event_types=event_types or ())
@@ -186,9 +190,10 @@ def webhook_endpoints_read(endpoint_id):
 
 @operation("PATCH", "/webhook-endpoints/<endpoint_id>", "webhooks.manage", "Change a webhook endpoint",
            body="WebhookEndpointUpdate", response="WebhookEndpoint")
-def webhook_endpoints_update(endpoint_id, body):
+def webhook_endpoints_update(endpoint_id):
     """Fields left out keep their value; event_types null means every event type."""
     endpoint = load(WebhookEndpoint, endpoint_id)
+    body = request_body()
     current = None if endpoint.all_events else list(endpoint.event_types or [])
     event_types = body.get("event_types", current)
     webhooks.update_endpoint(org(), endpoint, actor(), body.get("url", endpoint.url),
@@ -204,9 +209,10 @@ def webhook_endpoints_delete(endpoint_id):
 
 @operation("POST", "/webhook-endpoints/<endpoint_id>/rotate-secret", "webhooks.manage", "Rotate the signing secret",
            body="SecretRotation", body_optional=True, response="WebhookEndpointWithSecret")
-def webhook_endpoints_rotate_secret(endpoint_id, body):
+def webhook_endpoints_rotate_secret(endpoint_id):
     """By default the old secret keeps signing next to the new one for WEBHOOK_SECRET_OVERLAP_HOURS."""
     endpoint = load(WebhookEndpoint, endpoint_id)
+    body = request_body()
     webhooks.rotate_secret(org(), endpoint, actor(), keep_previous=body.get("keep_previous", True))
     return endpoint_json(endpoint, webhooks.current_secret(endpoint))
 
