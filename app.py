@@ -157,7 +157,10 @@ def _register_error_handlers(app):
             if getattr(exc, "retry_after", None) is None:
                 response.headers.setdefault("Retry-After", "60")
             return response
-        return render_error(exc.code or 500, description)
+        response = app.make_response(render_error(exc.code or 500, description))
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110 section 15.5.6
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

@@ -204,6 +204,8 @@ def read_body(schema_name, optional=False):
                               for e in errors[:20]]}
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "body"
+        if first.absolute_path:
+            details["field"] = where  # as a ServiceError's refusal names it
         raise ApiError(422, "validation_failed", f"{where}: {first.message[:300]}", details)
     return body
 
@@ -294,6 +296,7 @@ def operation(method, rule, permission, summary, **options):
         @wraps(view)
         def wrapped(**values):
             _authorize(op)
+            _check_query(op)
             if method == "GET":
                 return json_response(view(**values))
             replay = _idempotent_replay() if method == "POST" else None
@@ -330,6 +333,33 @@ def _authorize(op):
                        {"required_permission": op.permission})
     if op.method != "GET" and credential.org.is_suspended:
         raise ApiError(403, "forbidden", "This workspace is suspended, so it is read-only.")
+
+
+def _check_query(op):
+    """Query parameters against the schemas the document publishes; unknown ones are refused (a
+    misspelt filter silently ignored would return everything)."""
+    declared = {name: schema for name, schema, _ in op.query}
+    for name in request.args:
+        if name not in declared:
+            allowed = ", ".join(declared) or "none"
+            raise ApiError(400, "bad_request", f"Unknown query parameter {name[:40]!r}; this endpoint takes: {allowed}.",
+                           {"parameter": name[:100]})
+        raw = request.args[name]
+        value = raw
+        if declared[name].get("type") == "integer":
+            try:
+                value = int(raw)
+            except ValueError:
+                value = raw
+        error = next(_query_validator(name, op.endpoint).iter_errors(value), None)
+        if error is not None:
+            raise ApiError(400, "bad_request", f"{name}: {error.message[:200]}", {"parameter": name})
+
+
+@lru_cache(maxsize=None)
+def _query_validator(name, endpoint):
+    schema = next(schema for op in OPERATIONS if op.endpoint == endpoint for n, schema, _ in op.query if n == name)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _idempotency_key():

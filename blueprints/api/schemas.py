@@ -4,6 +4,7 @@ The request schemas validate bodies at runtime (jsonschema) and the same objects
 OpenAPI document's components, so the document and the behaviour cannot drift apart.
 """
 from models import Role
+from services.orgs import SLUG_RE
 from services import catalog
 
 ROLES = [role.value for role in Role]
@@ -74,8 +75,9 @@ RESPONSES = {
 _EVENT_TYPE = {"type": "string", "enum": [t.name for t in catalog.webhook_types()]}
 
 REQUESTS = {
-    "OrgUpdate": _object({"name": {"type": "string", "minLength": 1, "maxLength": 100},
-                          "slug": {"type": "string", "minLength": 1, "maxLength": 60}},
+    "OrgUpdate": _object({"name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "\\S"},
+                          "slug": {"type": "string", "pattern": SLUG_RE.pattern,
+                                   "description": "The workspace's address: lowercase letters, digits and dashes."}},
                          required=[], minProperties=1),
     "MemberUpdate": _object({"role": {"type": "string", "enum": ROLES}}),
     "InvitationCreate": _object({"email": {"type": "string", "minLength": 3, "maxLength": 254},
