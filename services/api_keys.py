@@ -13,8 +13,9 @@ import secrets
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import lazyload
 
 from extensions import db
@@ -181,6 +182,19 @@ class KeyRefused(Exception):
         self.message = message
 
 
+@lru_cache(maxsize=1)
+def _key_lookup():
+    # Built once: constructing the statement costs about as much as running it (bench/api.py).
+    return (
+        select(ApiKey, Organization, Membership.role, Membership.deactivated_at, User.is_deactivated)
+        .join(Organization, Organization.id == ApiKey.org_id)
+        .outerjoin(User, User.id == ApiKey.created_by_id)
+        .outerjoin(Membership, and_(Membership.org_id == ApiKey.org_id, Membership.user_id == ApiKey.created_by_id))
+        .where(ApiKey.key_hash == bindparam("digest"))
+        .options(lazyload(ApiKey.created_by))
+    )
+
+
 def authenticate(raw_key, now=None):
     """The Credential for a live key, or KeyRefused saying why. One indexed SELECT by the key's
     SHA-256 (the creator's account and membership joined in), so the comparison never touches the
@@ -188,14 +202,7 @@ def authenticate(raw_key, now=None):
     if not is_well_formed(raw_key):
         raise KeyRefused("Send a valid API key: Authorization: Bearer ok_live_...")
     digest = hash_key(raw_key)
-    row = db.session.execute(
-        select(ApiKey, Organization, Membership.role, Membership.deactivated_at, User.is_deactivated)
-        .join(Organization, Organization.id == ApiKey.org_id)
-        .outerjoin(User, User.id == ApiKey.created_by_id)
-        .outerjoin(Membership, and_(Membership.org_id == ApiKey.org_id, Membership.user_id == ApiKey.created_by_id))
-        .where(ApiKey.key_hash == digest)
-        .options(lazyload(ApiKey.created_by))
-    ).first()
+    row = db.session.execute(_key_lookup(), {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row[0].key_hash, digest):
         raise KeyRefused("This API key is not valid.")
     key, org, creator_role, creator_deactivated_at, account_deactivated = row

@@ -62,7 +62,7 @@ def api_keys_create():
         apply_service_error(form, error)
         return _page(422, form=form)
     db.session.commit()
-    return _page(new_key=key, new_row=row)
+    return _page(form=CreateKeyForm(formdata=None), new_key=key, new_row=row)  # an empty form for the next key
 
 
 @bp.route("/<api_key_id>/revoke", methods=["GET", "POST"])

@@ -343,3 +343,17 @@ def test_a_suspended_org_is_read_only(client, api_org):
     assert client.get("/api/v1/org", headers=bearer(key)).status_code == 200
     response = client.patch("/api/v1/org", json={"name": "x"}, headers=bearer(key))
     assert response.status_code == 403 and "read-only" in error_of(response)["message"]
+
+
+def test_redis_down_counts_in_process_instead_of_failing(app, client, api_org, monkeypatch):
+    from extensions import jobs
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+    monkeypatch.setattr(jobs.redis.connection_pool, "get_connection", refuse)
+    app.config["API_RATE_LIMIT"] = "2 per hour"
+    try:
+        key = api_org.key(["read"])
+        assert [client.get("/api/v1/org", headers=bearer(key)).status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        app.config["API_RATE_LIMIT"] = "100 per second"
