@@ -41,6 +41,8 @@ RETENTION_RULES = [
     RetentionRule("EMAIL_RETENTION_DAYS", "OutboundEmail", only=lambda m: m.status != "pending"),
     RetentionRule("NOTIFICATION_RETENTION_DAYS", "Notification"),
     RetentionRule("WEBHOOK_ATTEMPT_RETENTION_DAYS", "WebhookAttempt"),
+    # Past it a retry with the same Idempotency-Key is a new request (blueprints/api/core.py).
+    RetentionRule("API_IDEMPOTENCY_RETENTION_DAYS", "ApiIdempotencyRecord"),
 ]
 
 

@@ -27,7 +27,6 @@ from services.events import Actor
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-IDEMPOTENCY_TTL = timedelta(hours=24)
 PUBLIC_ENDPOINTS = {"api.openapi_document", "api.api_reference"}
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -422,7 +421,8 @@ def _idempotent_replay():
         ApiIdempotencyRecord.api_key_id == g.api_credential.key.id, ApiIdempotencyRecord.idempotency_key == key))
     if record is None:
         return None
-    if record.created_at < utcnow() - IDEMPOTENCY_TTL:
+    days = current_app.config["API_IDEMPOTENCY_RETENTION_DAYS"]
+    if days and record.created_at < utcnow() - timedelta(days=days):  # not pruned yet, but expired
         db.session.delete(record)
         db.session.flush()
         return None

@@ -60,7 +60,7 @@ def _operation_document(op):
     if op.method == "POST":
         parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
                            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
-                           "description": "Retry safely: the same key with the same request gets the first answer (for 24 hours)."})
+                           "description": "Retry safely: the same key with the same request gets the first answer (for API_IDEMPOTENCY_RETENTION_DAYS, 1 day by default)."})
     if op.body:
         document["requestBody"] = {"required": not op.body_optional,
                                    "content": {"application/json": {"schema": schemas.ref(op.body)}}}

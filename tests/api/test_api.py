@@ -357,3 +357,21 @@ def test_redis_down_counts_in_process_instead_of_failing(app, client, api_org, m
         assert [client.get("/api/v1/org", headers=bearer(key)).status_code for _ in range(3)] == [200, 200, 429]
     finally:
         app.config["API_RATE_LIMIT"] = "100 per second"
+
+
+def test_an_idempotency_answer_lasts_its_retention_then_is_pruned(client, api_org):
+    from models import ApiIdempotencyRecord
+    from services import retention
+    key = api_org.key(["write"])
+    headers = {**bearer(key), "Idempotency-Key": "once"}
+    body = {"url": "http://127.0.0.1:9/hooks"}
+    assert client.post("/api/v1/webhook-endpoints", json=body, headers=headers).status_code == 201
+    record = db.session.scalar(db.select(ApiIdempotencyRecord))
+    record.created_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    rule = next(r for r in retention.RETENTION_RULES if r.model_name == "ApiIdempotencyRecord")
+    assert retention.prune_batch(rule, retention.cutoff_for(rule, utcnow()), 100) == 1
+    db.session.commit()
+    again = client.post("/api/v1/webhook-endpoints", json=body, headers=headers)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert db.session.scalar(db.select(db.func.count(WebhookEndpoint.id))) == 2
