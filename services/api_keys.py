@@ -12,7 +12,7 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, select, update
@@ -241,10 +241,9 @@ def record_use(key, ip, now=None):
 
 
 def parse_expiry(value):
-    """A date (YYYY-MM-DD, the key works through that day, UTC) or ISO datetime, or None."""
+    """The expires_at of a key that works through the given date (UTC), or a datetime as given, or None."""
     if value is None or value == "":
         return None
-    from datetime import date, time, timezone
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, date):

@@ -149,3 +149,16 @@ def test_cli_refuses_bad_input_with_one_line(app, api_org):
     assert result.exit_code != 0 and "No workspace" in result.output
     result = runner.invoke(args=["api-keys", "create", "--org", api_org.org.slug, "--name", "x", "--scopes", "root"])
     assert result.exit_code != 0 and "Unknown scope" in result.output
+
+
+def test_scim_deactivation_revokes_the_persons_keys(client, api_org):
+    from tests.scim.conftest import scim_for
+    scim = scim_for(client, api_org.org)
+    key = api_org.key(["read", "write"], created_by=api_org.admin)
+    linked = scim.create_user(api_org.admin.email)
+    response = scim.patch(f"/Users/{linked['id']}", [{"op": "replace", "path": "active", "value": False}])
+    assert response.status_code == 200
+    assert client.get("/api/v1/org", headers=bearer(key)).status_code == 401
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "scim.user.deactivated"))
+    assert event.data["api_keys_revoked"] == 1
+    assert db.session.get(ApiKey, api_org.key_row.id).revoked_reason == "creator_removed"
