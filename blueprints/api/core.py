@@ -220,6 +220,8 @@ def _contains_nul(value):
 
 def read_body(schema_name, optional=False):
     """The request's JSON body, validated against its published schema (400/413/422 otherwise)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:  # refused before it is read into memory
+        raise ApiError(413, "too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes.")
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", f"The request body is larger than {MAX_BODY_BYTES} bytes.")

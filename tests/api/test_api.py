@@ -375,3 +375,9 @@ def test_an_idempotency_answer_lasts_its_retention_then_is_pruned(client, api_or
     again = client.post("/api/v1/webhook-endpoints", json=body, headers=headers)
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
     assert db.session.scalar(db.select(db.func.count(WebhookEndpoint.id))) == 2
+
+
+def test_a_body_too_large_gets_413(client, api_org):
+    response = client.post("/api/v1/webhook-endpoints", data=b'{"url": "' + b"a" * 300_000 + b'"}',
+                           headers={**bearer(api_org.key(["write"])), "Content-Type": "application/json"})
+    assert response.status_code == 413 and error_of(response)["code"] == "too_large"
