@@ -4,6 +4,7 @@ import re
 from functools import lru_cache
 
 from flask import current_app, render_template
+from markupsafe import Markup, escape
 
 from blueprints.api import bp, schemas
 from blueprints.api.core import OPERATIONS, json_response
@@ -105,10 +106,19 @@ def openapi_document():
     return json_response(document())
 
 
+def inline_markdown(text):
+    """The document's descriptions use `code` and **bold** (CommonMark, as OpenAPI says); the page
+    shows those two, escaped first."""
+    html = str(escape(text or ""))
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
+    return Markup(re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html))
+
+
 @bp.get("/reference")
 @public_page
 def api_reference():
     """The API reference, rendered from the OpenAPI document."""
     doc = document()
     operations = [(path, method.upper(), spec) for path, methods in doc["paths"].items() for method, spec in methods.items()]
-    return render_template("api/reference.html", doc=doc, operations=operations, schemas=doc["components"]["schemas"])
+    return render_template("api/reference.html", doc=doc, operations=operations, schemas=doc["components"]["schemas"],
+                           inline_markdown=inline_markdown)

@@ -68,3 +68,12 @@ def test_admin_creates_a_key_a_script_uses_it_then_revocation_stops_it(live_serv
     page.goto(f"{live_server.url}/app/o/acme/audit")
     assert page.locator("#audit_rows code", has_text="webhook.endpoint.created").count() == 1
     assert page.locator("#audit_rows code", has_text="api_key.revoked").count() == 1
+
+
+@pytest.mark.browser
+def test_the_api_reference_page_renders_the_openapi_document(live_server, browser_context):
+    page = browser_context().new_page()
+    page.goto(f"{live_server.url}/api/v1/reference")
+    assert page.locator("#members_list h2").inner_text().startswith("GET")
+    assert page.locator("#schema-Member").count() == 1
+    page.screenshot(path=str(SHOTS / "api-reference.png"))
