@@ -29,6 +29,7 @@ BLUEPRINT_MODULES = [
     "blueprints.notifications",
     "blueprints.webhooks",
     "blueprints.sso",
+    "blueprints.api_keys",
 ]
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -157,7 +158,10 @@ def _register_error_handlers(app):
             if getattr(exc, "retry_after", None) is None:
                 response.headers.setdefault("Retry-After", "60")
             return response
-        return render_error(exc.code or 500, description)
+        response = app.make_response(render_error(exc.code or 500, description))
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # RFC 9110 section 15.5.6
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

@@ -85,8 +85,35 @@ def sso_domains_verify(slug, domain_name):
     click.echo(f"{domain.domain} is verified for {org.slug}.")
 
 
+# API keys: `flask --app app api-keys create --org SLUG --name N --scopes admin` prints the key last.
+api_keys_cli = AppGroup("api-keys", help="Workspace API keys.")
+
+
+@api_keys_cli.command("create")
+@click.option("--org", "slug", required=True, help="The workspace's slug.")
+@click.option("--name", required=True, help="What uses the key, e.g. \"CRM sync\".")
+@click.option("--scopes", default="read", show_default=True,
+              help="read, write or admin (comma-separated; each includes the narrower ones).")
+@click.option("--expires", "expires_on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last day the key works (UTC), YYYY-MM-DD. Default: no expiry.")
+def api_keys_create(slug, name, scopes, expires_on):
+    """Create an API key for a workspace (shown once)."""
+    from models import Organization
+    from services import api_keys
+
+    org = Organization.by_slug(slug)
+    if org is None:
+        fail(f"No workspace with slug {slug!r}.")
+    expires_at = api_keys.parse_expiry(expires_on.date()) if expires_on else None
+    scope_list = [part.strip() for part in scopes.split(",") if part.strip()]
+    row, key = _service_call(api_keys.create_key, org, name, scope_list, _operator(), expires_at=expires_at)
+    click.echo(f"Key {row.name} ({row.prefix}…{row.last_four}, scopes {', '.join(row.scopes)}) created for {org.slug}. "
+               "It is shown once: store it in your secret manager now.")
+    click.echo(key)
+
+
 def register(app):
-    for group in (users_cli, orgs_cli, demo_cli, scim_cli, sso_cli, db_roles_cli):
+    for group in (users_cli, orgs_cli, demo_cli, scim_cli, sso_cli, api_keys_cli, db_roles_cli):
         app.cli.add_command(group)
 
 

@@ -37,6 +37,9 @@ SETTINGS = [
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
     # SCIM provisioning
     ("SCIM_RATE_LIMIT", "50 per second", "Requests allowed per SCIM token (Flask-Limiter syntax); past it, 429 with Retry-After."),
+    # JSON API (API keys)
+    ("API_IDEMPOTENCY_RETENTION_DAYS", "1", "Days the JSON API keeps the answer to a POST sent with an Idempotency-Key (a retry within them gets the same answer and changes nothing); older ones are pruned by the retention job (0 = forever)."),
+    ("API_RATE_LIMIT", "100 per second", "Requests allowed per API key (Flask-Limiter syntax, e.g. 600 per minute), counted in Redis across processes; past it, 429 with Retry-After."),
     # Webhooks and outbound HTTP (services/webhooks.py, services/egress.py)
     ("EGRESS_ALLOWLIST", "", "Comma-separated CIDRs and host names that outbound calls (webhooks, IdP metadata) may reach even though they are private, loopback or otherwise refused; e.g. 10.0.0.0/8,hooks.internal. For self-hosting next to internal receivers."),
     ("EGRESS_ALLOW_HTTP", "false", "Allow plain http:// URLs for outbound calls. Off in production: webhook payloads and IdP metadata travel over HTTPS."),
@@ -75,7 +78,8 @@ SETTINGS = [
 
 RETENTION_SETTINGS = (
     "AUDIT_RETENTION_DAYS", "NOTIFICATION_RETENTION_DAYS", "WEBHOOK_ATTEMPT_RETENTION_DAYS",
-    "EMAIL_RETENTION_DAYS", "SSO_LOG_RETENTION_DAYS", "RETENTION_BATCH_SIZE", "RETENTION_INTERVAL_MINUTES",
+    "EMAIL_RETENTION_DAYS", "SSO_LOG_RETENTION_DAYS", "API_IDEMPOTENCY_RETENTION_DAYS", "RETENTION_BATCH_SIZE",
+    "RETENTION_INTERVAL_MINUTES",
 )
 
 

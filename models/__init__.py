@@ -1,4 +1,5 @@
 """Every model, imported here so Alembic and create_all() see the whole schema."""
+from models.api_keys import ApiIdempotencyRecord, ApiKey
 from models.audit import AuditEvent
 from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
@@ -11,7 +12,7 @@ from models.users import User, normalise_email
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
-    "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
+    "ApiIdempotencyRecord", "ApiKey", "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role",
     "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
     "SsoAssertionReplay", "SsoCertificate", "SsoConnection", "SsoDomain", "SsoGroupMapping", "SsoIdentity",

@@ -141,6 +141,15 @@ EVENT_TYPES = [
               {"endpoint": _ENDPOINT, "delivery_id": "9b1c...", "event_type": "member.added"}, recipients=(), webhook=False),
     EventType("webhook.messages.recovered", "Every failed message to an endpoint since a time was queued again.",
               {"endpoint": _ENDPOINT, "since": "2025-01-01T00:00:00+00:00", "count": 12}, recipients=(), webhook=False),
+    # API keys (services/api_keys.py): security events, so admins are always told.
+    EventType("api_key.created", "An API key was created.",
+              {"api_key": {"id": "4d2e...", "name": "CRM sync", "prefix": "ok_live_Ab3x", "last_four": "9fQz",
+                           "scopes": ["read", "write"], "expires_at": None}},
+              recipients=("admins",), critical=True, webhook=False),
+    EventType("api_key.revoked", "An API key was revoked, by an admin or because its creator left the workspace.",
+              {"api_key": {"id": "4d2e...", "name": "CRM sync", "prefix": "ok_live_Ab3x", "last_four": "9fQz",
+                           "scopes": ["read", "write"], "expires_at": None}, "reason": "revoked"},
+              recipients=("admins",), critical=True, webhook=False),
     # Notifications: a person's own notification choices (recorded in the audit trail, told to no one).
     EventType("notification.preferences_updated", "Your notification settings changed.",
               {"user": _USER, "event_types": ["member.added"]}, recipients=(), webhook=False),

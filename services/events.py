@@ -34,6 +34,12 @@ class Actor:
         return cls("idp", str(connection.id), f"SAML IdP {connection.idp_entity_id or ''}".strip()[:200], ip,
                    (user_agent or "")[:255] or None)
 
+    @classmethod
+    def for_api_key(cls, key, ip=None, user_agent=None):
+        """An API key acts for nobody in particular: no user_id, so no "you did this" exceptions."""
+        return cls("api_key", str(key.id), f"API key {key.name} ({key.prefix}…{key.last_four})"[:254], ip,
+                   (user_agent or "")[:255] or None)
+
 
 SYSTEM = Actor("system", None, "Orgkit")
 

@@ -188,6 +188,9 @@ def remove_member(org, membership, actor, acting_role=None, reason="removed"):
     db.session.flush()
     emit(org, "member.removed", actor, [user_target(user)],
          {"user": user_payload(user), "role": role.value, "reason": reason})
+    # Keys they created act with their reach, which they no longer have (issue 5).
+    from services import api_keys
+    api_keys.revoke_keys_created_by(org, user, actor)
 
 
 def leave_org(org, membership, actor):

@@ -42,6 +42,8 @@ RETENTION_RULES = [
     RetentionRule("NOTIFICATION_RETENTION_DAYS", "Notification"),
     RetentionRule("WEBHOOK_ATTEMPT_RETENTION_DAYS", "WebhookAttempt"),
     RetentionRule("SSO_LOG_RETENTION_DAYS", "SsoLoginAttempt"),
+    # Past it a retry with the same Idempotency-Key is a new request (blueprints/api/core.py).
+    RetentionRule("API_IDEMPOTENCY_RETENTION_DAYS", "ApiIdempotencyRecord"),
 ]
 
 

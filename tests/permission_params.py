@@ -158,3 +158,15 @@ PARAM_FACTORIES["sso_certificate_id"] = _sso_certificate
 PARAM_FACTORIES["group_mapping_id"] = _group_mapping
 PARAM_FACTORIES["sso_domain_id"] = _sso_domain
 PARAM_FACTORIES["login_attempt_id"] = _login_attempt
+# --- API keys ------------------------------------------------------------------------------------
+
+def _api_key(org, owner):
+    from extensions import db
+    from services import api_keys
+    from services.events import Actor
+    row, _ = api_keys.create_key(org, "permission matrix", ["read"], Actor.for_user(owner), created_by=owner)
+    db.session.commit()
+    return str(row.id)
+
+
+PARAM_FACTORIES["api_key_id"] = _api_key

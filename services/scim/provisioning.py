@@ -295,13 +295,9 @@ def _set_active(org, scim_user, active, actor):
 
 
 def _revoke_api_keys(org, account, actor):
-    """API keys the person created in this org stop working (the API keys feature provides the verb)."""
-    try:
-        from services import api_keys
-    except ImportError:
-        return 0
-    revoke = getattr(api_keys, "revoke_keys_created_by", None)
-    return revoke(org, account, actor) if revoke else 0
+    """API keys the person created in this org stop working."""
+    from services import api_keys
+    return api_keys.revoke_keys_created_by(org, account, actor)
 
 
 def delete_user(org, scim_user, actor):
