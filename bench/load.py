@@ -355,7 +355,7 @@ def main(argv=None):
                 rows = summarize(results, REQUEST_KINDS)
                 base = summarize(baseline, [BASELINE])[BASELINE.name]
                 ok = rows["all"][3] == 0 and rows["all"][2] < args.p99_bound
-                print_table(f"\n{rate:g} req/s for {args.step_duration:g} s (achieved {len(results) / elapsed:.1f}/s): "
+                print_table(f"\n{rate:g} req/s for {args.step_duration:g} s (served {len(results) / elapsed:.1f}/s): "
                             f"{'held' if ok else 'NOT held'}", {**rows, BASELINE.name: base})
                 for error in first_errors(results):
                     print(f"  error: {error}")
@@ -369,7 +369,7 @@ def main(argv=None):
             results, elapsed = driver.run(REQUEST_KINDS, args.rate, args.duration)
             rows = summarize(results, REQUEST_KINDS)
             rows[BASELINE.name] = summarize(baseline, [BASELINE])[BASELINE.name]
-            print_table(f"\n{args.rate:g} req/s for {args.duration:g} s (achieved {len(results) / elapsed:.1f}/s)", rows)
+            print_table(f"\n{args.rate:g} req/s for {args.duration:g} s (served {len(results) / elapsed:.1f}/s)", rows)
             for error in first_errors(results):
                 print(f"  error: {error}")
             exit_code = 1 if rows["all"][3] else 0

@@ -24,7 +24,7 @@ from tests.permission_params import PARAM_FACTORIES
 from tenancy import ORG_PREFIX
 
 MACHINE_PREFIXES = ("/scim/", "/api/", "/static/")
-PROPERTY_SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+PROPERTY_SETTINGS = settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def browser_rules(methods):
