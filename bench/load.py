@@ -212,7 +212,7 @@ def stop_processes(processes):
 
 class Driver:
     """Issues requests on a fixed schedule from a pool of client threads, each with its own keep-alive
-    connection; records (kind, latency from the due time, error) per request."""
+    connection; records (kind, latency from the due time, error, method) per request."""
 
     def __init__(self, port, setup, client_threads, timeout):
         self.port, self.setup, self.timeout = port, setup, timeout
@@ -251,7 +251,7 @@ class Driver:
                 self.local.connection = None
                 error = f"{method} {path}: {exc!r}"
                 break
-        results.append((kind.name, time.perf_counter() - due, error))
+        results.append((kind.name, time.perf_counter() - due, error, method))
 
     def run(self, kinds, rate, duration):
         """Requests at `rate` per second for `duration` seconds, kinds interleaved by weight."""
@@ -376,7 +376,7 @@ def main(argv=None):
                 print(f"  error: {error}")
             exit_code = 1 if rows["all"][3] else 0
             # Every SCIM PATCH emits scim.user.updated: the workers deliver one webhook for each.
-            patches = sum(1 for r in results if r[0] == "scim") // 3
+            patches = sum(1 for r in results if r[3] == "PATCH" and not r[2])
             receiver.wait_for(delivered_before + patches, timeout=30)
             print(f"webhooks delivered for the run's {patches} SCIM PATCHes: {len(receiver.requests) - delivered_before} "
                   f"(by {args.workers} worker processes, while the load ran)")
