@@ -117,8 +117,9 @@ def _register_request_hooks(app):
         # PostgreSQL text cannot hold U+0000 (it raises on insert and on comparison), so a NUL in a
         # path, query string or form field would be a 500 there while SQLite stores it. No Orgkit input
         # has a use for it: refuse it once, here, in the interface's error format (render_error).
-        if "\x00" in request.path or _has_nul(request.args) or (
-                request.mimetype in FORM_MIMETYPES and _has_nul(request.form)):
+        if "\x00" in request.path:
+            abort(404)   # no page, id or token contains one: the path names nothing
+        if _has_nul(request.args) or (request.mimetype in FORM_MIMETYPES and _has_nul(request.form)):
             abort(400, description=NUL_REFUSED)
 
     @app.after_request

@@ -246,4 +246,4 @@ def test_a_nul_anywhere_is_refused_in_each_interface_format(workspace):
     api = workspace.client.get("/api/v1/members", query_string={"cursor": "\x00"})
     assert api.status_code == 400 and "NUL character" in api.get_json()["error"]["message"]
     path = workspace.client.get(f"/app/o/{workspace.slug}%00/members")
-    assert path.status_code == 400
+    assert path.status_code == 404
