@@ -24,6 +24,7 @@ the worker processes deliver to while the load runs (every SCIM PATCH emits scim
 The SCIM rate limit is raised for the run (SCIM_RATE_LIMIT): this measures capacity, not the limiter.
 """
 import argparse
+import collections
 import http.client
 import itertools
 import json
@@ -218,6 +219,8 @@ class Driver:
         self.port, self.setup, self.timeout = port, setup, timeout
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max_workers=client_threads)
+        # Numbering goes on across runs, so no PATCH repeats an earlier one (a no-op emits no event).
+        self.counters = collections.defaultdict(itertools.count)
 
     def _connection(self):
         connection = getattr(self.local, "connection", None)
@@ -259,14 +262,13 @@ class Driver:
         total = int(rate * duration)
         results, futures = [], []
         start = time.perf_counter() + 0.05
-        counters = {kind.name: itertools.count() for kind in kinds}
         for i in range(total):
             due = start + i / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             kind = schedule[i % len(schedule)]
-            futures.append(self.pool.submit(self._send, kind, next(counters[kind.name]), due, results))
+            futures.append(self.pool.submit(self._send, kind, next(self.counters[kind.name]), due, results))
         for future in futures:
             future.result()
         return results, time.perf_counter() - start
