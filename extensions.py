@@ -145,3 +145,11 @@ def _sqlite_enforce_foreign_keys(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # SQLite's own lower() folds ASCII letters only, so case-insensitive matches (SCIM filters on
+        # caseExact=false attributes, RFC 7643 section 2.2) missed "Émile" for "émile"; Python's
+        # lower() is the one the stored *_lower columns were made with, and PostgreSQL folds Unicode too.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value

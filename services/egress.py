@@ -151,6 +151,9 @@ def blocked_reason(address):
         return f"{ip} is a multicast address"
     if ip.version == 6 and ip in ipaddress.ip_network("fc00::/7"):
         return f"{ip} is a private (unique local) IPv6 address"
+    if ip.version == 6 and ip.is_site_local:
+        # fec0::/10 was deprecated (RFC 3879) but routers may still route it inside a site.
+        return f"{ip} is a site-local IPv6 address"
     if ip.is_reserved:
         return f"{ip} is a reserved address"
     if any(ip in network for network in _RFC1918):

@@ -248,7 +248,7 @@ class FilterTranslator:
             clauses = [self.where(term) for term in node.terms]
             return and_(*clauses) if node.op == LogicalOperator.and_ else or_(*clauses)
         if isinstance(node, Not):
-            return not_(self.where(node.expr))
+            return _negate(self.where(node.expr))
         if isinstance(node, ValuePath):
             multi = self._multi(node.attr_path)
             return multi.exists_where(self._inner(multi, node.val_filter))
@@ -288,7 +288,7 @@ class FilterTranslator:
             clauses = [self._inner(multi, term) for term in node.terms]
             return and_(*clauses) if node.op == LogicalOperator.and_ else or_(*clauses)
         if isinstance(node, Not):
-            return not_(self._inner(multi, node.expr))
+            return _negate(self._inner(multi, node.expr))
         if isinstance(node, (Comparison, Present)):
             name = node.attr_path.attr
             if node.attr_path.sub_attr:
@@ -301,6 +301,12 @@ class FilterTranslator:
         if isinstance(node, Present):
             return scalar.present()
         return scalar.compare(node.op, node.value, name)
+
+
+def _negate(clause):
+    """not (...) over a comparison on an absent attribute: SQL says NOT NULL is NULL (row dropped), while
+    the filter is false there, so its negation is true. Comparisons with NULL count as false first."""
+    return not_(func.coalesce(clause, false()))
 
 
 def where_clause(kind_name, filter_text):
