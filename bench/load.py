@@ -1,6 +1,6 @@
 """Load benchmark: gunicorn and worker processes under an open-loop, fixed-rate mix of page views, HTMX
-fragments and SCIM calls (and the JSON API once it lands: add its entry to REQUEST_KINDS), next to a
-baseline measured in the same run: GET /healthz at the same rate.
+fragments, SCIM calls and JSON API calls, next to a baseline measured in the same run: GET /healthz
+at the same rate.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/9 \\
         python bench/load.py --rate 100 --duration 60          # hold one rate
@@ -19,9 +19,10 @@ mix's p99 stayed under --p99-bound.
 
 Set-up, through the services: an org with --members members provisioned over SCIM (so the audit log
 and webhook deliveries are real), an owner signed in to the browser (a session cookie signed with the
-app's key), a SCIM token, and a webhook endpoint subscribed to every event on a local receiver, which
+app's key), a SCIM token, an admin-scoped API key, and a webhook endpoint subscribed to every event on a local receiver, which
 the worker processes deliver to while the load runs (every SCIM PATCH emits scim.user.updated).
-The SCIM rate limit is raised for the run (SCIM_RATE_LIMIT): this measures capacity, not the limiter.
+The SCIM and API rate limits are raised for the run (SCIM_RATE_LIMIT, API_RATE_LIMIT): this measures
+capacity, not the limiters.
 """
 import argparse
 import collections
@@ -38,7 +39,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -54,12 +55,13 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 @dataclass
 class Setup:
-    """What the requests need, made by seed(): the session cookie, the SCIM token, ids to ask for."""
+    """What the requests need, made by seed(): the session cookie, the SCIM token, the API key, ids to
+    ask for."""
     session_cookie: str
     scim_token: str
+    api_key: str
     scim_user_ids: list
     member_names: list
-    extra: dict = field(default_factory=dict)   # for kinds added later (an API key, ...)
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,17 @@ def scim_call(setup, n):
     return "PATCH", f"/scim/v2/Users/{user_id}", _scim(setup), json.dumps(body).encode()
 
 
+def api_call(setup, n):
+    headers = {"Authorization": f"Bearer {setup.api_key}", "Accept": "application/json"}
+    path = ["/api/v1/members?limit=20", "/api/v1/org", "/api/v1/audit-events?limit=20"][n % 3]
+    return "GET", path, headers, None
+
+
 REQUEST_KINDS = [
     RequestKind("page view", 3, page_view),
     RequestKind("htmx fragment", 3, htmx_fragment),
     RequestKind("scim", 3, scim_call),
-    # The JSON API (/api/v1, Bearer org API keys): seed() puts the key in setup.extra, e.g.
-    # RequestKind("api", 3, lambda s, n: ("GET", "/api/v1/members", {"Authorization": f"Bearer {s.extra['api_key']}"}, None)),
+    RequestKind("api", 3, api_call),
 ]
 BASELINE = RequestKind("baseline: GET /healthz", 1, lambda setup, n: ("GET", "/healthz", {}, None))
 
@@ -129,7 +136,7 @@ def seed(members):
     from config import Config
     from extensions import db
     from models import ScimUser
-    from services import accounts, orgs, webhooks
+    from services import accounts, api_keys, orgs, webhooks
     from services.events import SYSTEM, Actor
     from services.scim import provisioning, settings
 
@@ -141,6 +148,7 @@ def seed(members):
         org = orgs.create_org("Load Org", owner, SYSTEM, slug=ORG_SLUG)
         settings.set_enabled(org, True, SYSTEM)
         _, token = settings.create_token(org, SYSTEM)
+        _, api_key = api_keys.create_key(org, "load bench", ["admin"], SYSTEM)
         webhooks.create_endpoint(org, SYSTEM, os.environ["LOAD_RECEIVER_URL"], "load receiver")
         db.session.commit()
         idp = Actor("scim", "load", "SCIM token (load bench)", "127.0.0.1", "load-bench")
@@ -162,7 +170,7 @@ def seed(members):
             session["_fresh"] = True
             cookie = app.session_interface.get_signing_serializer(app).dumps(dict(session))
         database = db.engine.dialect.name
-    return Setup(cookie, token, scim_ids, names), database
+    return Setup(cookie, token, api_key, scim_ids, names), database
 
 
 # --- Processes -----------------------------------------------------------------------------------------
@@ -332,6 +340,7 @@ def main(argv=None):
     os.environ.update(
         SECRET_KEY=os.environ.get("SECRET_KEY", "load-bench-secret"), LOG_LEVEL="WARNING", LOG_REQUESTS="false",
         EGRESS_ALLOWLIST="127.0.0.1/32", EGRESS_ALLOW_HTTP="true", SCIM_RATE_LIMIT="100000 per second",
+        API_RATE_LIMIT="100000 per second",
         PUBLIC_BASE_URL="http://127.0.0.1", LOAD_RECEIVER_URL=receiver.url("/hooks"),
     )
     setup, database = seed(args.members)

@@ -34,6 +34,6 @@ def test_load_bench_runs_for_a_few_seconds(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    for kind in ("page view", "htmx fragment", "scim", "baseline: GET /healthz"):
+    for kind in ("page view", "htmx fragment", "scim", "api", "baseline: GET /healthz"):
         assert kind in result.stdout
     assert "webhooks delivered for the run's" in result.stdout
