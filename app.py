@@ -7,7 +7,7 @@ import uuid
 from flask import Flask, abort, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import htmx
@@ -115,14 +115,29 @@ def _register_request_hooks(app):
         g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
 
     @app.before_request
+    def apply_view_body_limit():
+        # A view that takes posts from outside (the SAML ACS) declares its own body limit; it must be
+        # in force before anything below reads the form.
+        limit = getattr(app.view_functions.get(request.endpoint), "max_body_bytes", None)
+        if limit is not None:
+            request.max_content_length = limit(app.config)
+
+    @app.before_request
     def refuse_nul_characters():
         # PostgreSQL text cannot hold U+0000 (it raises on insert and on comparison), so a NUL in a
         # path, query string or form field would be a 500 there while SQLite stores it. No Orgkit input
         # has a use for it: refuse it once, here, in the interface's error format (render_error).
         if "\x00" in request.path:
             abort(404)   # no page, id or token contains one: the path names nothing
-        if _has_nul(request.args) or (request.mimetype in FORM_MIMETYPES and _has_nul(request.form)):
+        if _has_nul(request.args):
             abort(400, description=NUL_REFUSED)
+        if request.mimetype in FORM_MIMETYPES:
+            try:
+                form = request.form
+            except RequestEntityTooLarge:
+                return  # the view reads the form again and answers the 413 in its own way
+            if _has_nul(form):
+                abort(400, description=NUL_REFUSED)
 
     @app.after_request
     def security_headers(response):

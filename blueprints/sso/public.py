@@ -66,8 +66,6 @@ def sso_login(org_ref):
 @limiter.limit(lambda: current_app.config["SSO_ACS_RATE_LIMIT"], key_func=client_ip)
 def sso_acs(org_ref):
     """The IdP's POST: every check, then JIT provisioning and a fresh session (or the refusal page)."""
-    # Capped before the form is parsed: a huge post is refused without reading it all.
-    request.max_content_length = current_app.config["SSO_MAX_RESPONSE_BYTES"] * 2 + 16 * 1024
     oversized = False
     try:
         saml_response, relay_state = request.form.get("SAMLResponse"), request.form.get("RelayState")
@@ -95,6 +93,10 @@ def sso_acs(org_ref):
     login_user(user)
     session[enforcement.SESSION_SSO_ORGS] = marks
     return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=org_slug), 303)
+
+
+# Capped before the form is parsed (app.apply_view_body_limit): a huge post is refused unread.
+sso_acs.max_body_bytes = lambda config: config["SSO_MAX_RESPONSE_BYTES"] * 2 + 16 * 1024
 
 
 @bp.route("/sso/<org_ref>/metadata")
