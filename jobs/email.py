@@ -2,7 +2,7 @@ import logging
 import smtplib
 
 from extensions import db
-from models import OutboundEmail, parse_uuid
+from models import OutboundEmail, parse_uuid, utcnow
 from services import mail
 
 log = logging.getLogger("orgkit.jobs.email")
@@ -13,6 +13,10 @@ def deliver_email(email_id):
     email = db.session.get(OutboundEmail, parse_uuid(email_id), with_for_update=True)
     if email is None or email.status != "pending":
         return  # already sent by an earlier run of this job, or gone
+    if email.next_attempt_at is None or email.next_attempt_at > utcnow():
+        # A second copy of the job (the one enqueued at commit and the sweeper's) after a failed
+        # attempt: the backoff stands, and the sweeper enqueues it again when it is due.
+        return
     try:
         mail.send_now(email)
     except (OSError, smtplib.SMTPException):
