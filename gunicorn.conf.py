@@ -16,6 +16,9 @@ graceful_timeout = 20
 keepalive = 5
 # Load the app in each worker after the fork, so no database connection is shared across processes.
 preload_app = False
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), shared by every
+# gunicorn on the host, so one instance's shutdown can unlink another's. Orgkit does not use it.
+control_socket_disable = True
 errorlog = "-"
 if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
     # JSON everywhere: the app writes the access line itself (LOG_REQUESTS), with request id, org
