@@ -3,7 +3,8 @@
 Every verb flushes and never commits, emits its event through emit(), and returns a short summary
 in words for the org's SCIM request log (no secrets, no request bodies).
 """
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.orm import lazyload
 
 from extensions import db
 from models import Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
@@ -48,21 +49,32 @@ def group_target(group):
 
 def list_page(model, kind_name, org_id, filter_text, start_index, count):
     """(totalResults, rows of one page) with the filter run in SQL and a stable order."""
-    condition = where_clause(kind_name, filter_text) if filter_text else None
-    base = select(model).where(model.org_id == org_id)
-    counter = select(func.count(model.id)).where(model.org_id == org_id)
-    if condition is not None:
-        base = base.where(condition)
-        counter = counter.where(condition)
+    condition = model.org_id == org_id
+    if filter_text:
+        condition = and_(condition, where_clause(kind_name, filter_text))
     limit = min(count, MAX_RESULTS)
     rows = []
     if limit > 0:
-        rows = db.session.scalars(base.order_by(model.created_at, model.id).offset(start_index - 1).limit(limit)).all()
+        if start_index == 1:
+            page = select(model).where(condition).limit(limit)
+        else:
+            # startIndex is an offset by protocol (RFC 7644 section 3.4.2.4). Skipping rows on the
+            # narrow (org_id, created_at, id) index, then loading only the page's rows by primary key,
+            # keeps a late page cheap: one SELECT of whole users with OFFSET 9,900 built and dropped
+            # 9,900 joined rows (97 ms). Two statements, not a subquery, so the planner cannot trade
+            # the key lookups for a scan of the whole table (it did, for an org holding most rows).
+            ids = db.session.scalars(select(model.id).where(condition).order_by(model.created_at, model.id)
+                                     .offset(start_index - 1).limit(limit)).all()
+            page = select(model).where(model.id.in_(ids))
+        if model is ScimUser:
+            # A User resource never reads the membership, so do not join it (and its user and org) in.
+            page = page.options(lazyload(ScimUser.membership))
+        rows = db.session.scalars(page.order_by(model.created_at, model.id)).all()
     if 0 < len(rows) < limit or (not rows and start_index == 1 and limit > 0):
         # A short page is the last one, so it already tells the total: the COUNT would cost a
         # round trip on the commonest IdP call (a userName eq filter matching one user or none).
         return start_index - 1 + len(rows), rows
-    return db.session.scalar(counter), rows
+    return db.session.scalar(select(func.count(model.id)).where(condition)), rows
 
 
 # --- Users -----------------------------------------------------------------------------------------
