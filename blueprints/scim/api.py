@@ -63,6 +63,9 @@ def authenticate():
         raise ScimError(401, "A valid SCIM bearer token is required (Authorization: Bearer okscim_...).")
     token, org, config = found
     g.scim_token, g.scim_org = token, org
+    # Plain values for the request log, which is written after the request's own commit has expired
+    # the rows (reading them there would reload both).
+    g.scim_log_key = (org.id, token.id, token.prefix, token.last_used_at)
     bind_org(org)  # the token named the org: from here on PostgreSQL shows no other org's rows
     if config is None or not config.enabled:
         raise ScimError(403, "SCIM provisioning is turned off for this organization. An admin can turn it on in its SCIM settings.")
@@ -80,14 +83,14 @@ def scim_error(error):
 @bp.after_request
 def record_request(response):
     """The request log an IT admin reads on the settings page: method, path, status, what changed."""
-    org = g.get("scim_org")
-    if org is None:
+    if g.get("scim_log_key") is None:
         return response
+    org_id, token_id, token_prefix, last_used_at = g.scim_log_key
     try:
         path = request.full_path.rstrip("?")[:500]
         summary = g.get("scim_summary") or ""
-        settings.record_request(org.id, g.scim_token.prefix, request.method, path, response.status_code, summary)
-        settings.touch_token(g.scim_token)
+        settings.record_request(org_id, token_prefix, request.method, path, response.status_code, summary)
+        settings.touch_token(token_id, last_used_at)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -166,12 +169,19 @@ def check_if_match(row):
     raise ScimError(412, f"The resource changed: its version is now {current}. Read it again and retry.")
 
 
-def resource_response(resource, row, status=200, projection=None, location=False):
+def resource_response(resource, status=200, projection=None, location=False):
     body = projection.apply(resource) if projection else resource
-    headers = {"ETag": etag(row.version)}
+    headers = {"ETag": resource["meta"]["version"]}
     if location:
         headers["Location"] = resource["meta"]["location"]
     return scim_response(body, status, headers)
+
+
+def written_resource(scim_user):
+    """The User resource of a change, built before the commit: the rows are in memory now, and after
+    the commit reading them again would cost three SELECTs (the user, its values, its groups)."""
+    db.session.flush()
+    return user_resource(scim_user, base_url())
 
 
 def not_modified(row):
@@ -284,10 +294,10 @@ def _search_body():
 def users_create():
     """Provision a person: a member of the org (201)."""
     scim_user, summary = provisioning.create_user(g.scim_org, read_json(), actor(), base_url())
+    resource = written_resource(scim_user)
     db.session.commit()
     g.scim_summary = summary
-    projection = Projection(USER, *list_parameters()[3:])
-    return resource_response(user_resource(scim_user, base_url()), scim_user, 201, projection, location=True)
+    return resource_response(resource, 201, Projection(USER, *list_parameters()[3:]), location=True)
 
 
 @bp.get("/Users/<user_id>")
@@ -299,7 +309,7 @@ def users_read(user_id):
         return Response(status=304, headers={"ETag": etag(scim_user.version)})
     g.scim_summary = f"read user {scim_user.user_name}"
     projection = Projection(USER, *list_parameters()[3:])
-    return resource_response(user_resource(scim_user, base_url()), scim_user, projection=projection)
+    return resource_response(user_resource(scim_user, base_url()), projection=projection)
 
 
 @bp.put("/Users/<user_id>")
@@ -309,9 +319,10 @@ def users_replace(user_id):
     scim_user = _load_user(user_id)
     check_if_match(scim_user)
     scim_user, summary = provisioning.replace_user(g.scim_org, scim_user, read_json(), actor(), base_url())
+    resource = written_resource(scim_user)
     db.session.commit()
     g.scim_summary = summary
-    return resource_response(user_resource(scim_user, base_url()), scim_user, projection=Projection(USER, *list_parameters()[3:]))
+    return resource_response(resource, projection=Projection(USER, *list_parameters()[3:]))
 
 
 @bp.patch("/Users/<user_id>")
@@ -321,9 +332,10 @@ def users_patch(user_id):
     scim_user = _load_user(user_id)
     check_if_match(scim_user)
     scim_user, summary = provisioning.patch_user(g.scim_org, scim_user, read_json(), actor(), base_url())
+    resource = written_resource(scim_user)
     db.session.commit()
     g.scim_summary = summary
-    return resource_response(user_resource(scim_user, base_url()), scim_user, projection=Projection(USER, *list_parameters()[3:]))
+    return resource_response(resource, projection=Projection(USER, *list_parameters()[3:]))
 
 
 @bp.delete("/Users/<user_id>")
@@ -387,7 +399,7 @@ def groups_create():
     db.session.commit()
     g.scim_summary = summary
     projection = Projection(GROUP, *list_parameters()[3:])
-    return resource_response(_group_body(group, projection), group, 201, projection, location=True)
+    return resource_response(_group_body(group, projection), 201, projection, location=True)
 
 
 @bp.get("/Groups/<group_id>")
@@ -399,7 +411,7 @@ def groups_read(group_id):
         return Response(status=304, headers={"ETag": etag(group.version)})
     g.scim_summary = f"read group {group.display_name}"
     projection = Projection(GROUP, *list_parameters()[3:])
-    return resource_response(_group_body(group, projection), group, projection=projection)
+    return resource_response(_group_body(group, projection), projection=projection)
 
 
 @bp.put("/Groups/<group_id>")
@@ -412,7 +424,7 @@ def groups_replace(group_id):
     db.session.commit()
     g.scim_summary = summary
     projection = Projection(GROUP, *list_parameters()[3:])
-    return resource_response(_group_body(group, projection), group, projection=projection)
+    return resource_response(_group_body(group, projection), projection=projection)
 
 
 @bp.patch("/Groups/<group_id>")
@@ -425,7 +437,7 @@ def groups_patch(group_id):
     db.session.commit()
     g.scim_summary = summary
     projection = Projection(GROUP, *list_parameters()[3:])
-    return resource_response(_group_body(group, projection), group, projection=projection)
+    return resource_response(_group_body(group, projection), projection=projection)
 
 
 @bp.delete("/Groups/<group_id>")

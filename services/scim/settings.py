@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from extensions import db
 from models import Organization, Role, ScimConfig, ScimGroup, ScimRequestLog, ScimToken, utcnow
@@ -90,13 +90,12 @@ def authenticate(raw_token):
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-def touch_token(token):
-    """Record that token was used now, at most once per LAST_USED_PRECISION."""
+def touch_token(token_id, last_used_at):
+    """Record that the token was used now, at most once per LAST_USED_PRECISION. last_used_at is what
+    the request's authentication read, so a request that already committed need not load it again."""
     now = utcnow()
-    token = db.session.get(ScimToken, token.id)
-    if token is not None and (token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION):
-        token.last_used_at = now
-        db.session.flush()
+    if last_used_at is None or now - last_used_at >= LAST_USED_PRECISION:
+        db.session.execute(update(ScimToken).where(ScimToken.id == token_id).values(last_used_at=now))
 
 
 def set_default_role(org, role, actor):
