@@ -15,6 +15,7 @@ Redis in batches, claims them in the database with a lease, and sends them from 
 kept-alive connections with a per-endpoint concurrency limit. Run more processes to scale out.
 """
 import argparse
+import gc
 import logging
 import threading
 import time
@@ -67,6 +68,7 @@ def main(argv=None):
     app = create_app()
     if not app.config["USE_REDIS_QUEUE"]:
         raise SystemExit("worker.py needs Redis (REDIS_URL); without it the web process runs jobs itself.")
+    gc.freeze()  # as gunicorn.conf.py's post_worker_init: the loaded app lives as long as the process
     with app.app_context():
         stop = threading.Event()
         if not args.no_sweeper and not args.burst:
