@@ -70,6 +70,7 @@ SETTINGS = [
     ("SSO_ACS_RATE_LIMIT", "60 per minute", "SAML responses accepted per client IP at an org's ACS (Flask-Limiter syntax); past it, 429 with Retry-After."),
     ("SSO_MAX_RESPONSE_BYTES", "262144", "Largest decoded SAMLResponse accepted at the ACS (bytes); larger posts are refused with 413 before any XML parsing."),
     ("SSO_DNS_RESOLVER", "", "host:port of the DNS server that checks domain verification TXT records; empty uses the system resolver."),
+    ("SSO_METADATA_REFRESH_HOURS", "24", "Hours between scheduled fetches of an IdP's metadata URL (its certificate rollovers are picked up); 0 turns the schedule off."),
     ("SSO_LOG_RETENTION_DAYS", "90", "Days the SSO log (login attempts and their refusal reasons) is kept (0 = forever)."),
     # Notifications
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
@@ -143,6 +144,7 @@ class Config:
             setattr(self, name, int(getattr(self, name)))
         self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
         self.SSO_MAX_RESPONSE_BYTES = int(self.SSO_MAX_RESPONSE_BYTES)
+        self.SSO_METADATA_REFRESH_HOURS = _non_negative_int("SSO_METADATA_REFRESH_HOURS", self.SSO_METADATA_REFRESH_HOURS)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL

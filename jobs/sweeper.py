@@ -4,6 +4,7 @@ crash between commit and enqueue delays work but never loses it."""
 import logging
 
 from extensions import db, jobs
+from models import utcnow
 from services import mail
 
 log = logging.getLogger("orgkit.sweeper")
@@ -57,18 +58,24 @@ def sweep_retention():
 
 
 def sweep_sso():
-    """Domain checks that are due (DNS retries), expired SSO request states and replay-cache entries,
-    and IdP certificates entering their last 30 days (owners and admins are told once)."""
-    from jobs.sso import check_domain
+    """Domain checks that are due (DNS retries), IdP metadata URLs due a refresh, expired SSO request
+    states and replay-cache entries, and IdP certificates entering their last 30 days (owners and
+    admins are told once)."""
+    from jobs.sso import check_domain, refresh_idp_metadata
     from services.sso import maintenance
     from services.sso.domains import due_domain_ids
     ids = due_domain_ids()
     for domain_id in ids:
         jobs.enqueue("default", check_domain, str(domain_id), job_id=f"sso-domain-sweep-{domain_id}")
+    refreshes = maintenance.due_metadata_refresh_ids()
+    for connection_id in refreshes:
+        # One job id per connection and hour: sweeps while it waits in the queue add no second fetch.
+        jobs.enqueue("default", refresh_idp_metadata, str(connection_id),
+                     job_id=f"sso-metadata-refresh-{connection_id}-{utcnow():%Y%m%d%H}")
     pruned = maintenance.prune_expired_state()
     notified = maintenance.notify_expiring_certificates()
     db.session.commit()
-    return len(ids) + pruned + notified
+    return len(ids) + len(refreshes) + pruned + notified
 
 
 # Every sweep function, run in order by sweep_all(). Features add theirs here.

@@ -25,6 +25,8 @@ class SsoConnection(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     sign_authn_requests: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     metadata_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     metadata_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last fetch of metadata_url, whether it worked or not: when the next scheduled refresh is due.
+    metadata_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     metadata_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     default_role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20), nullable=False, default=Role.member)
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -200,6 +200,7 @@ def import_metadata(org, actor, xml, metadata_url=None, source="metadata"):
     if not parsed["entity_id"]:
         raise ServiceError("The metadata's EntityDescriptor has no entityID.", field="metadata_xml")
     _clean_url(parsed["sso_url"], "metadata_xml", "single sign-on URL in the metadata")
+    before = _idp_settings(connection)
     connection.idp_entity_id = parsed["entity_id"][:1024]
     connection.idp_sso_url = parsed["sso_url"]
     connection.sign_authn_requests = parsed["sign_authn_requests"]
@@ -212,12 +213,21 @@ def import_metadata(org, actor, xml, metadata_url=None, source="metadata"):
         add_certificate(org, connection, pem, "metadata_xml")
     if metadata_url is not None:
         connection.metadata_url = metadata_url
-        connection.metadata_fetched_at = utcnow()
+        connection.metadata_fetched_at = connection.metadata_checked_at = utcnow()
         connection.metadata_error = None
-    mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, source)
+    if _idp_settings(connection) != before:
+        # Metadata that says what the connection already holds (most scheduled refreshes) changes
+        # nothing a login checks, so it is not an event and keeps the settings cache.
+        mark_changed(connection)
+        _emit_configured(org, connection, actor, source)
     return connection
+
+
+def _idp_settings(connection):
+    """What a login checks that metadata sets: a change of any of it is an sso.configured event."""
+    return (connection.idp_entity_id, connection.idp_sso_url, connection.sign_authn_requests,
+            frozenset(c.fingerprint_sha256 for c in connection.certificates))
 
 
 def fetch_metadata(url):
@@ -231,20 +241,23 @@ def fetch_metadata(url):
     return url, response.body
 
 
-def import_metadata_url(org, actor, url):
+def import_metadata_url(org, actor, url, source="metadata_url"):
     url, body = fetch_metadata(url)
     try:
-        return import_metadata(org, actor, body, metadata_url=url, source="metadata_url")
+        return import_metadata(org, actor, body, metadata_url=url, source=source)
     except ServiceError as error:
         raise ServiceError(f"The metadata at that URL was refused: {error.message}", field="metadata_url") from None
 
 
-def refresh_metadata(org, connection, actor):
-    """Fetch the metadata URL again; a failure is recorded on the connection (shown on the page)."""
+def refresh_metadata(org, connection, actor, source="metadata_url"):
+    """Fetch the metadata URL again. A failure is recorded on the connection (shown on the page) and
+    leaves the configuration as it was, so logins go on with the certificates already held."""
     try:
-        return import_metadata_url(org, actor, connection.metadata_url)
+        with db.session.begin_nested():  # a metadata refused half-way through writes none of it
+            return import_metadata_url(org, actor, connection.metadata_url, source)
     except ServiceError as error:
         connection.metadata_error = error.message[:500]
+        connection.metadata_checked_at = utcnow()
         db.session.flush()
         raise
 

@@ -1,11 +1,13 @@
-"""Periodic SSO upkeep, run by the sweeper: expired request states and replay-cache rows go, and IdP
-certificates entering their last 30 days are announced once (sso.certificate_expiring)."""
+"""Periodic SSO upkeep, run by the sweeper: expired request states and replay-cache rows go, IdP
+certificates entering their last 30 days are announced once (sso.certificate_expiring), and IdP
+metadata URLs are fetched again on a schedule (SSO_METADATA_REFRESH_HOURS)."""
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from flask import current_app
+from sqlalchemy import delete, or_, select
 
 from extensions import db
-from models import Organization, SsoAssertionReplay, SsoCertificate, SsoRequestState, utcnow
+from models import Organization, SsoAssertionReplay, SsoCertificate, SsoConnection, SsoRequestState, utcnow
 from services.events import SYSTEM, emit, target
 
 EXPIRY_NOTICE_DAYS = 30
@@ -32,3 +34,27 @@ def notify_expiring_certificates(now=None):
                               "not_after": certificate.not_after.isoformat()}, "days_left": days_left})
     db.session.flush()
     return len(due)
+
+
+def _metadata_refresh_cutoff(now=None):
+    """Connections last checked before this are due; None when the schedule is off."""
+    hours = current_app.config["SSO_METADATA_REFRESH_HOURS"]
+    return (now or utcnow()) - timedelta(hours=hours) if hours else None
+
+
+def due_metadata_refresh_ids(now=None, limit=200):
+    """Connections configured from a metadata URL whose last fetch (worked or not) is older than
+    SSO_METADATA_REFRESH_HOURS: IdPs publish certificate rollovers there ahead of the switch."""
+    cutoff = _metadata_refresh_cutoff(now)
+    if cutoff is None:
+        return []
+    return db.session.scalars(select(SsoConnection.id).where(
+        SsoConnection.metadata_url.is_not(None),
+        or_(SsoConnection.metadata_checked_at.is_(None), SsoConnection.metadata_checked_at <= cutoff),
+    ).order_by(SsoConnection.metadata_checked_at).limit(limit)).all()
+
+
+def metadata_refresh_due(connection, now=None):
+    cutoff = _metadata_refresh_cutoff(now)
+    return bool(cutoff and connection.metadata_url
+                and (connection.metadata_checked_at is None or connection.metadata_checked_at <= cutoff))

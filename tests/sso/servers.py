@@ -60,12 +60,14 @@ class IdpWebServer:
 
     def __init__(self, tls=False):
         self.pages = {}
+        self.requests = []  # the path of every GET, in order
         self.on_login = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 path = urlsplit(self.path).path
+                server.requests.append(path)
                 if path == "/sso" and server.on_login is not None:
                     acs, saml_response, relay_state = server.on_login(self.path)
                     body = (f"<!doctype html><html><head><title>Test IdP</title></head><body><h1>Test IdP</h1>"

@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
+from jobs.sso import refresh_idp_metadata
 from jobs.sweeper import sweep_sso
 from models import AuditEvent, Notification, Role, SsoDomain, utcnow
 from services.events import SYSTEM
 from services.sso import config as sso_config
-from services.sso import domains
+from services.sso import domains, maintenance
 from tests.sso.idp import TestIdP, make_key_pair
 from tests.sso.servers import DnsServer, IdpWebServer
 
@@ -94,6 +95,66 @@ def test_metadata_url_is_fetched_and_refreshed(client, login, sso_org):
         db.session.expire_all()
         connection = sso_config.get_connection(sso_org.id)
         assert "HTTP 500" in connection.metadata_error and len(connection.certificates) == 1
+    finally:
+        web.stop()
+
+
+def test_metadata_url_is_refreshed_on_a_schedule_by_the_worker(client, login, sso_org, run_jobs):
+    """The sweeper finds metadata URLs not checked for SSO_METADATA_REFRESH_HOURS and a real worker
+    fetches them: a rollover is applied (one sso.configured event), unchanged metadata is no event,
+    and a failure keeps the configuration, shows on the page and is retried after the interval."""
+    owner_client(client, login, sso_org)
+    web = IdpWebServer().start()
+    try:
+        sp_metadata = client.get(f"/sso/{sso_org.id}/metadata").get_data(as_text=True)
+        web.pages["/metadata.xml"] = (200, "application/xml", TestIdP(sp_metadata).metadata_xml())
+        client.post(f"/app/o/{sso_org.slug}/settings/sso/idp/metadata-url", data={"metadata_url": web.base_url + "/metadata.xml"})
+        connection = sso_config.get_connection(sso_org.id)
+        assert connection.metadata_checked_at is not None and not maintenance.due_metadata_refresh_ids()
+
+        def day_passes():
+            db.session.expire_all()
+            row = sso_config.get_connection(sso_org.id)
+            row.metadata_checked_at = utcnow() - timedelta(hours=25)
+            db.session.commit()
+            sweep_sso()
+            run_jobs()
+            return sso_config.get_connection(sso_org.id)
+
+        def configured_events():
+            return db.session.scalars(select(AuditEvent).where(AuditEvent.org_id == sso_org.id,
+                                                               AuditEvent.action == "sso.configured")).all()
+
+        events_before = len(configured_events())
+        rolled = TestIdP(sp_metadata, key_pair=make_key_pair("Scheduled Rollover"))
+        web.pages["/metadata.xml"] = (200, "application/xml", rolled.metadata_xml())
+        connection = day_passes()
+        assert [c.subject for c in connection.certificates] == ["CN=Scheduled Rollover"]
+        assert connection.metadata_error is None and connection.metadata_checked_at > utcnow() - timedelta(minutes=5)
+        events = configured_events()
+        assert len(events) == events_before + 1 and events[-1].data["change"] == "metadata_refresh"
+        assert events[-1].actor_type == "system"
+        # Checked just now: nothing is due, and a duplicate job does not fetch again.
+        assert not maintenance.due_metadata_refresh_ids()
+        requests_before = len(web.requests)
+        refresh_idp_metadata(str(connection.id))
+        assert len(web.requests) == requests_before
+        # The same metadata a day later: fetched, nothing changed, no event.
+        connection = day_passes()
+        assert len(web.requests) == requests_before + 1 and len(configured_events()) == events_before + 1
+        # The IdP's URL breaks: the error is kept and shown, the certificate stays, logins go on.
+        web.pages["/metadata.xml"] = (503, "text/plain", "maintenance")
+        connection = day_passes()
+        assert "HTTP 503" in connection.metadata_error
+        assert [c.subject for c in connection.certificates] == ["CN=Scheduled Rollover"]
+        assert not maintenance.due_metadata_refresh_ids()  # the next try waits for the interval
+        page = client.get(f"/app/o/{sso_org.slug}/settings/sso").get_data(as_text=True)
+        assert "HTTP 503" in page and "Fetched again every 24 hours" in page
+        # Metadata that is not valid SAML is refused whole: nothing of it is written.
+        web.pages["/metadata.xml"] = (200, "application/xml", "<EntityDescriptor entityID='x'/>")
+        connection = day_passes()
+        assert "refused" in connection.metadata_error and connection.idp_entity_id == rolled.entity_id
+        assert [c.subject for c in connection.certificates] == ["CN=Scheduled Rollover"]
     finally:
         web.stop()
 
