@@ -50,6 +50,12 @@ DISPLAY_NAME_ATTRIBUTES = ("displayName", "display_name", "cn",
                            "http://schemas.microsoft.com/identity/claims/displayname", "urn:oid:2.16.840.1.113730.3.1.241")
 GROUPS_ATTRIBUTES = ("groups", "Groups", "memberOf", "group", "Group",
                      "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups")
+# Entra ID sends this link to Microsoft Graph instead of the groups claim when a user is in more groups
+# than a SAML token carries (150): the person's groups are then unknown, not empty.
+GROUPS_OVERAGE_ATTRIBUTE = "http://schemas.microsoft.com/claims/groups.link"
+GROUPS_OVERAGE_NOTE = ("Entra ID sent a groups overage link (the person is in more than 150 groups) instead of the "
+                       "groups, so their role was left as it was. Send only the groups assigned to the application "
+                       "(the group claim's option in Entra ID).")
 
 
 class Refused(Exception):
@@ -221,8 +227,10 @@ def _validate(org, connection, saml_response, relay_state, oversized=False):
         "name": _first(attributes, "", DISPLAY_NAME_ATTRIBUTES) or " ".join(filter(None, (
             _first(attributes, "", GIVEN_NAME_ATTRIBUTES), _first(attributes, "", SURNAME_ATTRIBUTES)))),
         "groups": _groups(attributes, connection.groups_attribute),
+        "groups_unknown": False,
         "attributes": {name: [str(v)[:500] for v in values][:50] for name, values in list(attributes.items())[:100]},
     }
+    identity["groups_unknown"] = not identity["groups"] and bool(attributes.get(GROUPS_OVERAGE_ATTRIBUTE))
     _remember_assertion(org, auth, name_id, email)
     if not email:
         raise Refused("The response carries no email address (neither an email attribute nor an email NameID).",
@@ -282,13 +290,15 @@ def provision(org, connection, identity, actor):
     if linked is None:
         linked = SsoIdentity(org_id=org.id, name_id=name_id, user_id=user.id)
         db.session.add(linked)
-    if linked.groups != identity["groups"]:
+    if linked.groups != identity["groups"] and not identity["groups_unknown"]:
         linked.groups = identity["groups"]
     if identity["name"] and not user.password_hash and identity["name"][:120] != user.name:
         user.name = identity["name"][:120]  # an SSO-only account's name follows the IdP
     mapped = sso_config.role_for_groups(connection, identity["groups"])
     if membership is None:
         orgs.add_member(org, user, mapped or connection.default_role, actor)
+    elif identity["groups_unknown"]:
+        pass  # unknown groups are no reason to demote anyone: the role stays until groups arrive again
     else:
         wanted = mapped or (Role(connection.default_role) if saml.group_roles(connection) else None)
         if membership.role != Role.owner and wanted is not None and membership.role != wanted:
@@ -323,11 +333,15 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
         if initiated_by == "test":
             # A test login proves the connection; nobody is signed in or provisioned by it.
             connection.last_test_succeeded_at = utcnow()
-            attempt = _log(org, "succeeded", "Test login: the response passed every check.", "test", ip,
+            reason = "Test login: the response passed every check."
+            if identity["groups_unknown"]:
+                reason += " " + GROUPS_OVERAGE_NOTE.replace("their role was left", "a member's role would be left")
+            attempt = _log(org, "succeeded", reason, "test", ip,
                            identity["name_id"], identity["email"], attributes=identity["attributes"])
             return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"])
         user = provision(org, connection, identity, actor)
-        attempt = _log(org, "succeeded", "Signed in.", initiated_by, ip, identity["name_id"], identity["email"], user)
+        reason = "Signed in. " + GROUPS_OVERAGE_NOTE if identity["groups_unknown"] else "Signed in."
+        attempt = _log(org, "succeeded", reason, initiated_by, ip, identity["name_id"], identity["email"], user)
         emit(org, "sso.login_succeeded", actor, [user_target(user)],
              {"user": orgs.user_payload(user), "initiated_by": initiated_by, "groups": identity["groups"][:50]})
         return AcsOutcome(attempt, org=org, user=user, return_path=return_path)

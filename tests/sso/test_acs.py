@@ -75,6 +75,28 @@ def test_group_mapping_is_applied_again_on_every_login(app, idp):
                                                                Membership.org_id == idp.org.id)) == expected
 
 
+def test_entra_groups_overage_leaves_the_role_as_it_was(app, idp):
+    """Past 150 groups Entra ID sends a Graph link instead of the groups claim: the groups are unknown,
+    not empty, so an admin by group mapping is not demoted to the default role, and the SSO log says why."""
+    sso_config.add_group_mapping(idp.org, SYSTEM, "Admins", "admin")
+    db.session.commit()
+    overage = {"http://schemas.microsoft.com/claims/groups.link":
+               ["https://graph.windows.net/tenant-id/users/user-id/getMemberObjects"]}
+    for attributes, expected in (({"groups": ["Admins"]}, Role.admin), (overage, Role.admin), ({"groups": ["Staff"]}, Role.member)):
+        _, relay, saml_response = sp_initiated(app, idp, attributes=attributes)
+        _, response = post(app, idp.org, saml_response, relay)
+        assert response.status_code == 303
+        user = User.by_email(f"ada@{DOMAIN}")
+        assert db.session.scalar(select(Membership.role).where(Membership.user_id == user.id,
+                                                               Membership.org_id == idp.org.id)) == expected
+        if attributes is overage:
+            assert "groups overage" in last_attempt(idp.org).reason
+            # The groups last asserted are kept, not replaced by nothing.
+            assert db.session.scalar(select(SsoIdentity.groups).where(SsoIdentity.user_id == user.id)) == ["Admins"]
+        else:
+            assert last_attempt(idp.org).reason == "Signed in."
+
+
 def test_existing_account_on_verified_domain_is_linked(app, idp, make):
     existing = make.user(email=f"grace@{DOMAIN}")
     _, relay, saml_response = sp_initiated(app, idp, email=f"grace@{DOMAIN}")
