@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -20,6 +20,7 @@ class AuditEvent(UUIDPrimaryKey, db.Model):
         Index("ix_audit_events_org_created", "org_id", "created_at"),
         Index("ix_audit_events_org_action_created", "org_id", "action", "created_at"),
         Index("ix_audit_events_created", "created_at"),  # retention prunes by age across orgs
+        Index("ix_audit_events_org_feed", "org_id", "feed_order", "created_at", "id"),  # the API's events feed
     )
 
     org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True)
@@ -33,3 +34,7 @@ class AuditEvent(UUIDPrimaryKey, db.Model):
     ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # Where the event stands in commit order, for the events feed (services/feed.py): on PostgreSQL the
+    # id of the transaction that wrote it, on SQLite (one writer at a time) a counter per org. NULL for
+    # user-level events, which no feed shows.
+    feed_order: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

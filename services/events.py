@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from extensions import db
 from models import AuditEvent
-from services import catalog, notifications
+from services import catalog, feed, notifications
 from services import webhooks
 
 
@@ -65,6 +65,7 @@ def emit(org, type, actor, targets=(), data=None):
         data=data or {},
         ip=actor.ip,
         user_agent=actor.user_agent,
+        feed_order=feed.feed_order_for(org.id if org is not None else None),
     )
     db.session.add(event)
     db.session.flush()

@@ -48,3 +48,42 @@ def test_migrations_build_the_schema_the_models_declare(scratch_database_url):
     # A separate app with its own context, so the suite's own session and database are untouched.
     diff = contextvars.Context().run(check)
     assert diff == [], f"models and migrations differ; run `flask db migrate`: {diff}"
+
+
+def test_events_from_before_the_feed_order_keep_their_order_before_all_later_ones(scratch_database_url):
+    """The feed_order migration ranks each org's existing events by (created_at, id), all at or below
+    zero, so a feed cursor taken after the upgrade never skips one of them."""
+    def check():
+        app = create_app(TestConfig(SQLALCHEMY_DATABASE_URI=scratch_database_url))
+        with app.app_context():
+            upgrade(revision="e59b3636ff6f")
+            org_ids = [uuid.uuid4(), uuid.uuid4()]
+            with db.engine.begin() as conn:
+                for org_id in org_ids:
+                    conn.execute(text("INSERT INTO organizations (id, name, slug, status, created_at) "
+                                      "VALUES (:id, 'Org', :slug, 'active', '2026-01-01 00:00:00+00')"),
+                                 {"id": _uuid_param(conn, org_id), "slug": org_id.hex[:12]})
+                for minute, org_id in ((3, org_ids[0]), (1, org_ids[0]), (2, org_ids[0]), (5, org_ids[1]), (None, None)):
+                    conn.execute(text(
+                        "INSERT INTO audit_events (id, org_id, action, actor_type, actor_label, targets, data, created_at) "
+                        "VALUES (:id, :org, 'org.updated', 'system', 'Orgkit', '[]', '{}', :at)"),
+                        {"id": _uuid_param(conn, uuid.uuid4()), "org": org_id and _uuid_param(conn, org_id),
+                         "at": f"2026-01-01 00:0{minute or 9}:00+00"})
+            upgrade()
+            with db.engine.connect() as conn:
+                rows = conn.execute(text("SELECT org_id, feed_order, created_at FROM audit_events "
+                                         "ORDER BY org_id, created_at")).all()
+            db.engine.dispose()
+        return rows
+
+    rows = contextvars.Context().run(check)
+    orders = {}
+    for org_id, order, _ in rows:
+        orders.setdefault(org_id, []).append(order)
+    assert sorted(orders.pop(None)) == [None]  # user-level events are in no feed
+    assert sorted(orders.values()) == [[-2, -1, 0], [0]]  # each org: oldest first, the newest at 0
+
+
+def _uuid_param(conn, value):
+    # The Uuid type stores 32 hex digits on SQLite and a native uuid on PostgreSQL.
+    return value if conn.dialect.name == "postgresql" else value.hex

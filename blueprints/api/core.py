@@ -262,7 +262,8 @@ class PageRequest:
     position: tuple | None
 
 
-def page_request():
+def page_request(decode=decode_cursor):
+    """limit and the decoded cursor of a list request (decode: the cursor format of that list)."""
     raw_limit = request.args.get("limit")
     try:
         limit = DEFAULT_LIMIT if raw_limit in (None, "") else int(raw_limit)
@@ -271,7 +272,7 @@ def page_request():
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, "bad_request", "limit must be a whole number from 1 to 100.", {"parameter": "limit"})
     cursor = request.args.get("cursor")
-    position = decode_cursor(cursor) if cursor else None
+    position = decode(cursor) if cursor else None
     if cursor and position is None:
         raise ApiError(400, "bad_request", "cursor is not one this API gave out. Start again without it.", {"parameter": "cursor"})
     return PageRequest(limit, position)

@@ -27,8 +27,8 @@ from sqlalchemy.orm import contains_eager, lazyload
 
 from blueprints.api.core import ApiError, actor, keyset_page, listing, operation, page_request, request_body
 from models import AuditEvent, Invitation, Membership, User, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
-from services import ServiceError, catalog, invitations, orgs, webhooks
-from services.audit import AuditFilters, encode_cursor, events_for_org
+from services import ServiceError, catalog, feed, invitations, orgs, webhooks
+from services.audit import AuditFilters, events_for_org
 
 LIMIT = ("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}, "Items per page (1-100).")
 CURSOR = ("cursor", {"type": "string"}, "The next_cursor of the previous page.")
@@ -303,9 +303,11 @@ def event_json(event):
 @operation("GET", "/events", "audit.read", "Pull events (the webhook feed)", response=("list", "Event"), query=PAGED,
            paginated=True)
 def events_feed():
-    """Every event a webhook endpoint can receive, oldest first. next_cursor is where to continue, even
-    on the last page: keep the last one you got and pass it again later to pull only what came since
-    (e.g. what your receiver missed while it was down). An empty data list means you are up to date."""
-    rows, _ = keyset_page(events_for_org(org().id).where(AuditEvent.action.in_(WEBHOOK_EVENT_TYPES)),
-                          AuditEvent.created_at, AuditEvent.id, page_request())
-    return listing(rows, encode_cursor(rows[-1]) if rows else (request.args.get("cursor") or None), event_json)
+    """Every event a webhook endpoint can receive, in the order they were committed. next_cursor is where
+    to continue, even on the last page: keep the last one you got and pass it again later to pull only
+    what came since (e.g. what your receiver missed while it was down); no event committed later can
+    sort before it. An empty data list means you are up to date."""
+    wanted = page_request(feed.decode_cursor)
+    rows = feed.page(events_for_org(org().id).where(AuditEvent.action.in_(WEBHOOK_EVENT_TYPES)),
+                     wanted.position, wanted.limit)
+    return listing(rows, feed.encode_cursor(rows[-1]) if rows else (request.args.get("cursor") or None), event_json)

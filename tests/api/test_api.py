@@ -335,6 +335,43 @@ def test_events_feed_resumes_from_the_last_cursor(client, make, api_org):
     assert caught_up["data"] == [] and caught_up["next_cursor"] == missed["next_cursor"]
 
 
+def test_events_feed_never_skips_an_event_committed_late(client, make, api_org):
+    """An event made first but committed last must not fall behind a cursor that moved on meanwhile.
+    On PostgreSQL the feed waits for the slower transaction, then gives both in commit order (SQLite
+    has one writer at a time, so there the case cannot arise)."""
+    from sqlalchemy import insert
+    from sqlalchemy.orm import Session
+
+    from services import feed
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("two transactions writing at once need PostgreSQL")
+    key = api_org.key(["read"])
+    cursor = client.get("/api/v1/events", headers=bearer(key)).get_json()["next_cursor"]
+    slow = Session(db.engine)
+    try:
+        # The slow transaction makes its event first and stays open (a long request or job).
+        slow.execute(insert(AuditEvent).values(
+            id=uuid.uuid4(), org_id=api_org.org.id, action="org.updated", actor_type="system", actor_label="Orgkit",
+            targets=[], data={"slow": True}, created_at=utcnow(), feed_order=feed.feed_order_for(api_org.org.id)))
+        fast = make.member(api_org.org, Role.viewer)  # a second transaction commits its event at once
+        held = client.get(f"/api/v1/events?cursor={cursor}", headers=bearer(key)).get_json()
+        assert held["data"] == [] and held["next_cursor"] == cursor  # by created_at, fast would come, and slow be lost
+        slow.commit()
+    finally:
+        slow.close()
+    both = client.get(f"/api/v1/events?cursor={cursor}", headers=bearer(key)).get_json()
+    assert [e["type"] for e in both["data"]] == ["org.updated", "member.added"]
+    assert both["data"][0]["data"] == {"slow": True} and both["data"][1]["data"]["user"]["email"] == fast.email
+    assert client.get(f"/api/v1/events?cursor={both['next_cursor']}", headers=bearer(key)).get_json()["data"] == []
+
+
+def test_events_feed_cursors_of_other_lists_are_refused(client, api_org):
+    key = api_org.key(["read", "admin"])
+    audit_cursor = client.get("/api/v1/audit-events?limit=1", headers=bearer(key)).get_json()["next_cursor"]
+    response = client.get(f"/api/v1/events?cursor={audit_cursor}", headers=bearer(key))
+    assert response.status_code == 400 and error_of(response)["details"]["parameter"] == "cursor"
+
+
 def test_a_suspended_org_is_read_only(client, api_org):
     from models import OrgStatus
     key = api_org.key(["write"])
