@@ -8,10 +8,14 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
 
 PG_RLS_TEST_URL ?= postgresql://orgkit_rls_test@127.0.0.1:5432/test_rls_suite
+PG_ADMIN ?= -h 127.0.0.1 -p 5432 -U postgres
 # These need the superuser: they create databases and roles.
 RLS_SUITE_SKIPS ?= --ignore=tests/security --ignore=tests/test_migrations.py
+# What `make test` runs once more behind the wall: every request that binds an org (org pages, SCIM,
+# the JSON API, SSO) and the jobs they start.
+RLS_WALLED_TESTS ?= tests/blueprints tests/scim tests/api tests/sso tests/webhooks/test_routes.py
 
-.PHONY: run serve test test-postgres test-postgres-rls test-sqlite install install-dev migrate clean
+.PHONY: run serve test test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,17 +48,30 @@ run: migrate
 		$(FLASK) run --host 127.0.0.1 --port 5000; \
 	fi
 
-## test: the whole suite on PostgreSQL, then on SQLite. pytest exiting 5 (no tests) fails the run.
-test: test-postgres test-sqlite
+## test: the whole suite on PostgreSQL, then on SQLite, then its org-facing part on PostgreSQL once
+## more as a role row-level security applies to, as production's app role. pytest exiting 5 (no
+## tests) fails the run.
+test: test-postgres test-sqlite test-postgres-walled
 
 test-postgres: install-dev
 	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-## test-postgres-rls: the suite on the migrations' schema as a role row-level security applies to
-## (not a superuser), so every org page and SCIM call runs walled to its org. Once, as the superuser:
-##   createuser orgkit_rls_test && createdb -O orgkit_rls_test test_rls_suite
-test-postgres-rls: install-dev
+## test-postgres-rls: the whole suite on the migrations' schema as a role row-level security applies
+## to (not a superuser), so every org page and SCIM call runs walled to its org.
+test-postgres-rls: install-dev rls-database
 	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(RLS_SUITE_SKIPS) $(PYTEST_ARGS)
+
+## test-postgres-walled: the same, for RLS_WALLED_TESTS only (part of `make test`).
+test-postgres-walled: install-dev rls-database
+	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(RLS_WALLED_TESTS) $(PYTEST_ARGS)
+
+## rls-database: the login role (no SUPERUSER, no BYPASSRLS) and the database those runs use,
+## made once by PostgreSQL's superuser.
+rls-database:
+	@psql $(PG_ADMIN) -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'orgkit_rls_test'" | grep -q 1 \
+		|| createuser $(PG_ADMIN) orgkit_rls_test
+	@psql $(PG_ADMIN) -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test_rls_suite'" | grep -q 1 \
+		|| createdb $(PG_ADMIN) -O orgkit_rls_test test_rls_suite
 
 test-sqlite: install-dev
 	DATABASE_URL= REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
