@@ -26,7 +26,7 @@ On SQLite (development, half the test suite) this does nothing: there is no row-
 """
 from contextlib import contextmanager
 
-from sqlalchemy import event, text
+from sqlalchemy import String, cast, event, func, text
 from sqlalchemy.orm import Session
 
 from extensions import db
@@ -39,15 +39,28 @@ _SCOPE_KEY = "orgkit_rls_scope"
 _SET_SCOPE = text(f"SELECT set_config('{ORG_SETTING}', :org_id, true), set_config('{USER_SETTING}', :user_id, true)")
 
 
-def bind_org(org, user=None):
+def bind_org(org, user=None, set_by_lookup=False):
     """Wall this session's transactions to one org (an Organization or its id) from now on.
 
     user (a User or id) lets the user's own memberships and notifications in other orgs through for
     reading: pass it on browser pages only. Takes effect at once, in the transaction already open.
+    set_by_lookup: the statement that found the org already set it in this transaction (it selected
+    lookup_binds(...)), so only the session's later transactions need it set.
     """
     scope = {"org_id": str(_id_of(org)), "user_id": str(_id_of(user)) if user is not None else ""}
     db.session.info[_SCOPE_KEY] = scope
-    _apply_now(scope)
+    if not set_by_lookup:
+        _apply_now(scope)
+
+
+def lookup_binds(org_id_column):
+    """Columns to add to the SELECT that finds an org by a credential (an API key, a SCIM token), so
+    that the same statement binds the org it finds: one round trip fewer on every machine request.
+    Empty where there is nothing to bind (SQLite). Follow with bind_org(org, set_by_lookup=True)."""
+    if not _is_postgresql(db.session.connection()):
+        return ()
+    return (func.set_config(ORG_SETTING, cast(org_id_column, String), True).label("bound_org"),
+            func.set_config(USER_SETTING, "", True).label("bound_user"))
 
 
 def unbind_org():

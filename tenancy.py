@@ -78,11 +78,11 @@ def _load_org_and_membership():
     session["last_org_slug"] = membership.org.slug
 
 
-def bind_org(org, user=None):
+def bind_org(org, user=None, set_by_lookup=False):
     """From here to the end of the request (or job), PostgreSQL shows this org's rows only, whatever
     a query forgets (db_scope.py). Org pages pass the signed-in user, whose own memberships and
     notifications in other orgs stay readable (the switcher, the bell); SCIM and the API pass none."""
-    db_scope.bind_org(org, user=user)
+    db_scope.bind_org(org, user=user, set_by_lookup=set_by_lookup)
 
 
 def requires(permission):

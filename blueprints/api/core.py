@@ -102,7 +102,9 @@ def authenticate():
             counter.finish()  # always: the connection goes back to the pool whatever happened
     g.api_credential = credential
     g.org = credential.org
-    bind_org(credential.org)  # the key named the org: from here on PostgreSQL shows no other org's rows
+    # The key named the org: from here on PostgreSQL shows no other org's rows (the lookup itself
+    # bound it in this transaction where it could).
+    bind_org(credential.org, set_by_lookup=credential.org_bound)
     counter.enforce()
     if api_keys.record_use(credential.key, client_ip()):
         db.session.commit()

@@ -66,7 +66,9 @@ def authenticate():
     # Plain values for the request log, which is written after the request's own commit has expired
     # the rows (reading them there would reload both).
     g.scim_log_key = (org.id, token.id, token.prefix, token.last_used_at)
-    bind_org(org)  # the token named the org: from here on PostgreSQL shows no other org's rows
+    # The token named the org: from here on PostgreSQL shows no other org's rows (bound by the lookup
+    # itself in this transaction).
+    bind_org(org, set_by_lookup=True)
     if config is None or not config.enabled:
         raise ScimError(403, "SCIM provisioning is turned off for this organization. An admin can turn it on in its SCIM settings.")
     if org.is_suspended and request.method not in ("GET", "HEAD"):

@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import delete, func, select, update
 
+from db_scope import lookup_binds
 from extensions import db
 from models import Organization, Role, ScimConfig, ScimGroup, ScimRequestLog, ScimToken, utcnow
 from services import ServiceError
@@ -71,12 +72,14 @@ def revoke_token(org, token, actor):
 
 def authenticate(raw_token):
     """(token, org, config) for a live bearer token, else None. The lookup is by SHA-256, so the
-    comparison never touches the secret; the digest is compared again in constant time."""
+    comparison never touches the secret; the digest is compared again in constant time. On
+    PostgreSQL the same statement binds the token's org for row-level security (db_scope): follow
+    with bind_org(org, set_by_lookup=True)."""
     if not raw_token or not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
         return None
     digest = hash_token(raw_token)
     row = db.session.execute(
-        select(ScimToken, Organization, ScimConfig)
+        select(ScimToken, Organization, ScimConfig, *lookup_binds(ScimToken.org_id))
         .join(Organization, Organization.id == ScimToken.org_id)
         .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
         .where(ScimToken.token_hash == digest, ScimToken.revoked_at.is_(None))

@@ -372,6 +372,37 @@ def test_events_feed_cursors_of_other_lists_are_refused(client, api_org):
     assert response.status_code == 400 and error_of(response)["details"]["parameter"] == "cursor"
 
 
+def test_the_key_lookup_binds_its_org_for_row_level_security_in_the_same_statement(client, api_org):
+    """On PostgreSQL the SELECT that finds the key also sets the org the policies read, so a request
+    pays no separate set_config round trip; later transactions of the request are bound as before."""
+    from sqlalchemy import event, text
+
+    from db_scope import bound_org_id
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's")
+    key = api_org.key(["read"])
+    db.session.commit()
+    credential = api_keys.authenticate(key)
+    assert credential.org_bound and db.session.scalar(text("SELECT current_setting('orgkit.org_id', true)")) == str(api_org.org.id)
+    db.session.rollback()
+    # The first call records the key's last use and commits: the request's next transaction binds
+    # the org again, as every later transaction must. A call within the minute writes nothing.
+    assert client.get("/api/v1/members", headers=bearer(key)).status_code == 200
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/v1/members", headers=bearer(key)).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert not [s for s in statements if s.startswith("SELECT set_config")]
+    assert "set_config" in next(s for s in statements if "FROM api_keys" in s)
+    assert bound_org_id() is None  # the test's own session was never bound
+
+
 def test_a_suspended_org_is_read_only(client, api_org):
     from models import OrgStatus
     key = api_org.key(["write"])

@@ -141,6 +141,27 @@ def test_a_late_page_skips_rows_on_the_index_and_loads_only_its_own(scim):
     assert not [s for s in statements if "FROM scim_users" in s and "memberships" in s]
 
 
+def test_the_token_lookup_binds_its_org_for_row_level_security_in_the_same_statement(scim):
+    """On PostgreSQL the SELECT that finds the token also sets the org the policies read: no separate
+    set_config round trip on a read."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's")
+    scim.get("/Users")  # records the token's first use (a commit); reads within the minute write nothing
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert scim.get("/Users?count=1").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    lookup = next(s for s in statements if "FROM scim_tokens" in s)
+    assert "set_config" in lookup and statements.index(lookup) == 0
+    assert not [s for s in statements[1:] if s.startswith("SELECT set_config")]
+
+
 def test_attributes_and_excluded_attributes(people):
     listed = people.get("/Users?attributes=userName,name.givenName&filter=" + quote('userName eq "ada@example.com"')).get_json()
     resource = listed["Resources"][0]
