@@ -53,11 +53,11 @@ def bind_org(org, user=None, set_by_lookup=False):
         _apply_now(scope)
 
 
-def lookup_binds(org_id_column):
+def lookup_binds(org_id_column, dialect_name):
     """Columns to add to the SELECT that finds an org by a credential (an API key, a SCIM token), so
     that the same statement binds the org it finds: one round trip fewer on every machine request.
     Empty where there is nothing to bind (SQLite). Follow with bind_org(org, set_by_lookup=True)."""
-    if not _is_postgresql(db.session.connection()):
+    if dialect_name != "postgresql":
         return ()
     return (func.set_config(ORG_SETTING, cast(org_id_column, String), True).label("bound_org"),
             func.set_config(USER_SETTING, "", True).label("bound_user"))

@@ -172,7 +172,6 @@ class Credential:
     key: ApiKey
     org: Organization
     acting_role: Role
-    org_bound: bool = False  # the lookup already bound the org for row-level security (db_scope)
 
     def has_scope(self, scope):
         return scope in (self.key.scopes or [])
@@ -185,12 +184,12 @@ class KeyRefused(Exception):
 
 
 @lru_cache(maxsize=2)
-def _key_lookup(binds_org):
+def _key_lookup(dialect_name):
     # Built once: constructing the statement costs about as much as running it (bench/api.py).
-    # binds_org: on PostgreSQL the lookup also binds the key's org for row-level security (db_scope).
-    binding = lookup_binds(ApiKey.org_id) if binds_org else ()
+    # On PostgreSQL the lookup also binds the key's org for row-level security (db_scope).
     return (
-        select(ApiKey, Organization, Membership.role, Membership.deactivated_at, User.is_deactivated, *binding)
+        select(ApiKey, Organization, Membership.role, Membership.deactivated_at, User.is_deactivated,
+               *lookup_binds(ApiKey.org_id, dialect_name))
         .join(Organization, Organization.id == ApiKey.org_id)
         .outerjoin(User, User.id == ApiKey.created_by_id)
         .outerjoin(Membership, and_(Membership.org_id == ApiKey.org_id, Membership.user_id == ApiKey.created_by_id))
@@ -202,12 +201,12 @@ def _key_lookup(binds_org):
 def authenticate(raw_key, now=None):
     """The Credential for a live key, or KeyRefused saying why. One indexed SELECT by the key's
     SHA-256 (the creator's account and membership joined in), so the comparison never touches the
-    secret; the digest is compared again in constant time."""
+    secret; the digest is compared again in constant time. On PostgreSQL the same statement binds
+    the key's org for row-level security: follow with bind_org(org, set_by_lookup=True)."""
     if not is_well_formed(raw_key):
         raise KeyRefused("Send a valid API key: Authorization: Bearer ok_live_...")
     digest = hash_key(raw_key)
-    binds_org = db.session.connection().dialect.name == "postgresql"
-    row = db.session.execute(_key_lookup(binds_org), {"digest": digest}).first()
+    row = db.session.execute(_key_lookup(db.session.get_bind().dialect.name), {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row[0].key_hash, digest):
         raise KeyRefused("This API key is not valid.")
     key, org, creator_role, creator_deactivated_at, account_deactivated = row[:5]
@@ -224,7 +223,7 @@ def authenticate(raw_key, now=None):
             raise KeyRefused("This API key's creator no longer has access to the workspace.")
         if _ROLE_RANK[Role(creator_role)] < _ROLE_RANK[acting_role]:
             acting_role = Role(creator_role)
-    return Credential(key, org, acting_role, org_bound=binds_org)
+    return Credential(key, org, acting_role)
 
 
 def required_scope(permission, method):

@@ -17,7 +17,7 @@ import binascii
 import json
 from datetime import datetime
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal, literal_column, select, tuple_
 
 from extensions import db
 from models import AuditEvent
@@ -50,11 +50,8 @@ def page(query, position, limit):
     order = (AuditEvent.feed_order, AuditEvent.created_at, AuditEvent.id)
     query = settled(query)
     if position is not None:
-        query = query.where(db.tuple_(*order) > db.tuple_(*position)) if _is_postgresql() else query.where(
-            db.or_(AuditEvent.feed_order > position[0],
-                   db.and_(AuditEvent.feed_order == position[0], db.or_(
-                       AuditEvent.created_at > position[1],
-                       db.and_(AuditEvent.created_at == position[1], AuditEvent.id > position[2])))))
+        # A row comparison (on both databases), the cursor's values bound with the columns' own types.
+        query = query.where(tuple_(*order) > tuple_(*(literal(value, column.type) for column, value in zip(order, position))))
     return db.session.scalars(query.order_by(*order).limit(limit)).all()
 
 

@@ -104,7 +104,7 @@ def authenticate():
     g.org = credential.org
     # The key named the org: from here on PostgreSQL shows no other org's rows (the lookup itself
     # bound it in this transaction where it could).
-    bind_org(credential.org, set_by_lookup=credential.org_bound)
+    bind_org(credential.org, set_by_lookup=True)
     counter.enforce()
     if api_keys.record_use(credential.key, client_ip()):
         db.session.commit()

@@ -79,7 +79,7 @@ def authenticate(raw_token):
         return None
     digest = hash_token(raw_token)
     row = db.session.execute(
-        select(ScimToken, Organization, ScimConfig, *lookup_binds(ScimToken.org_id))
+        select(ScimToken, Organization, ScimConfig, *lookup_binds(ScimToken.org_id, db.session.get_bind().dialect.name))
         .join(Organization, Organization.id == ScimToken.org_id)
         .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
         .where(ScimToken.token_hash == digest, ScimToken.revoked_at.is_(None))
