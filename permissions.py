@@ -12,6 +12,9 @@ PERMISSIONS = {
     "owners.manage": {Role.owner},                 # grant or remove ownership, invite owners
     "audit.read": {Role.owner, Role.admin},
     "sso.manage": {Role.owner, Role.admin},
+    # What the org trusts (IdP configuration and certificates, Require SSO, group mappings to admin,
+    # SCIM on/off and tokens, verified domains, setup links) is the owners' alone (DESIGN.md section 7).
+    "trust.manage": {Role.owner},
     "scim.manage": {Role.owner, Role.admin},
     "api_keys.manage": {Role.owner, Role.admin},
     "webhooks.manage": {Role.owner, Role.admin},

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Integer, String, Uuid, func
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -23,6 +23,15 @@ class User(UUIDPrimaryKey, CreatedAt, UserMixin, db.Model):
     is_deactivated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The org whose SSO just-in-time provisioning or SCIM created this account, which makes the account
+    # *managed* by that org (DESIGN.md section 7): its SCIM may change the name and email, and its
+    # deactivation ends sessions everywhere. NULL: the account is the person's own, and no org's SSO or
+    # SCIM touches anything beyond that org's membership and grants.
+    managed_by_org_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("organizations.id", ondelete="SET NULL"), nullable=True, index=True)
+
+    def is_managed_by(self, org_id):
+        return self.managed_by_org_id is not None and self.managed_by_org_id == org_id
 
     @property
     def is_active(self):
