@@ -15,7 +15,7 @@ RLS_SUITE_SKIPS ?= --ignore=tests/security --ignore=tests/test_migrations.py
 # the JSON API, SSO) and the jobs they start.
 RLS_WALLED_TESTS ?= tests/blueprints tests/scim tests/api tests/sso tests/webhooks/test_routes.py
 
-.PHONY: run serve test test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
+.PHONY: run serve screenshots test test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ rls-database:
 
 test-sqlite: install-dev
 	DATABASE_URL= REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+## screenshots: refresh docs/screenshots/ on purpose. It runs the browser tests, which save through
+## tests/screenshots.py; in any other run those land in the ignored tests/.artifacts/screenshots/.
+screenshots: install-dev
+	ORGKIT_SCREENSHOTS=docs DATABASE_URL= REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest -m browser $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/*.db .pytest_cache

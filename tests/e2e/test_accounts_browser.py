@@ -1,18 +1,14 @@
 """Accounts in headless Chromium: sign up, the account page, log out everywhere (htmx confirm dialog),
 forgot password, the emailed link (real SMTP, real worker), the new password. Saves screenshots."""
-from pathlib import Path
-
 import pytest
 
 from models import User
 from tests.accounts_helpers import reset_link_in
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"accounts-{name}.png"), full_page=True)
+    screenshot(page, f"accounts-{name}")
 
 
 @pytest.mark.browser

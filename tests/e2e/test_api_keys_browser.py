@@ -1,17 +1,15 @@
 """Done means (issue 5), in headless Chromium and over real HTTP: an admin creates a key on the API
 keys page, a script lists members and registers a webhook endpoint with it, the admin revokes the key
-(confirm dialog) and the script's next call gets 401. Screenshots go to docs/screenshots/."""
+(confirm dialog) and the script's next call gets 401. Screenshots via tests/screenshots.py."""
 import json
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from models import Role
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 def script_call(base_url, key, method, path, body=None):
@@ -46,7 +44,7 @@ def test_admin_creates_a_key_a_script_uses_it_then_revocation_stops_it(live_serv
     page.click("#create_key")
     key = page.locator("#new_key").inner_text().strip()
     assert re.fullmatch(r"ok_live_[0-9A-Za-z]{38}", key)
-    page.screenshot(path=str(SHOTS / "api-key-created.png"), full_page=True)
+    screenshot(page, "api-key-created")
 
     status, members = script_call(live_server.url, key, "GET", "/members")
     assert status == 200 and {m["user"]["email"] for m in members["data"]} == {"olive@example.com", "ada@example.com", "mia@example.com"}
@@ -57,7 +55,7 @@ def test_admin_creates_a_key_a_script_uses_it_then_revocation_stops_it(live_serv
     page.goto(f"{live_server.url}/app/o/acme/settings/api-keys")
     row = page.locator("#key_rows tbody tr", has_text="CRM sync")
     assert "from 127.0.0.1" in row.inner_text()  # last used, with the script's IP
-    page.screenshot(path=str(SHOTS / "api-keys.png"), full_page=True)
+    screenshot(page, "api-keys")
 
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("text=Revoke").click()
@@ -76,4 +74,4 @@ def test_the_api_reference_page_renders_the_openapi_document(live_server, browse
     page.goto(f"{live_server.url}/api/v1/reference")
     assert page.locator("#members_list h2").inner_text().startswith("GET")
     assert page.locator("#schema-Member").count() == 1
-    page.screenshot(path=str(SHOTS / "api-reference.png"))
+    screenshot(page, "api-reference", full_page=False)

@@ -1,14 +1,11 @@
 """In headless Chromium: an owner changes a role inline (htmx swaps the row), removes a member after
-the confirm dialog, and finds both in the audit log. Screenshots go to docs/screenshots/."""
-from pathlib import Path
-
+the confirm dialog, and finds both in the audit log. Screenshots via tests/screenshots.py."""
 import pytest
 from sqlalchemy import select
 
 from extensions import db
 from models import Membership, Role
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 @pytest.mark.browser
@@ -25,7 +22,7 @@ def test_owner_changes_role_and_removes_member(live_server, browser_context, mak
     page.wait_for_url("**/app/workspaces")
 
     page.goto(f"{live_server.url}/app/o/acme/")
-    page.screenshot(path=str(SHOTS / "orgs-overview.png"), full_page=True)
+    screenshot(page, "orgs-overview")
 
     page.goto(f"{live_server.url}/app/o/acme/members")
     mid = db.session.scalar(select(Membership.id).where(Membership.user_id == mia.id))
@@ -35,7 +32,7 @@ def test_owner_changes_role_and_removes_member(live_server, browser_context, mak
     row.locator(".saved-note").wait_for()
     db.session.expire_all()
     assert db.session.scalar(select(Membership.role).where(Membership.id == mid)) == Role.admin
-    page.screenshot(path=str(SHOTS / "orgs-members.png"), full_page=True)
+    screenshot(page, "orgs-members")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator(f"#member_{mid} >> text=Remove").click()
@@ -46,7 +43,7 @@ def test_owner_changes_role_and_removes_member(live_server, browser_context, mak
     page.goto(f"{live_server.url}/app/o/acme/audit")
     assert page.locator("#audit_rows code", has_text="member.removed").count() == 1
     assert page.locator("#audit_rows code", has_text="member.role_changed").count() == 1
-    page.screenshot(path=str(SHOTS / "orgs-audit.png"), full_page=True)
+    screenshot(page, "orgs-audit")
 
     page.goto(f"{live_server.url}/app/o/acme/settings")
-    page.screenshot(path=str(SHOTS / "orgs-settings.png"), full_page=True)
+    screenshot(page, "orgs-settings")

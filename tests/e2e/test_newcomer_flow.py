@@ -1,20 +1,16 @@
 """Issue 2's "done means", in a real browser: a newcomer signs up, creates a workspace, invites a
 colleague, the colleague accepts from the emailed link in a second browser, the owner changes the
 colleague's role and finds all of it in the audit log, then removes them. Saves the README's screenshots."""
-from pathlib import Path
-
 import pytest
 
 from extensions import db
 from models import Membership, Organization, Role, User
 from tests.invitations.conftest import link_path_in
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 @pytest.mark.browser
 def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_context, smtp_server, run_jobs):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     ada = browser_context().new_page()
 
     # Sign up and land on the empty workspaces page.
@@ -31,7 +27,7 @@ def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_
     ada.click("#create_workspace_form button[type=submit]")
     ada.wait_for_url("**/app/o/acme-inc/")
     ada.goto(f"{live_server.url}/app/workspaces")
-    ada.screenshot(path=str(SCREENSHOTS / "workspaces-list.png"), full_page=True)
+    screenshot(ada, "workspaces-list")
 
     # Invite Grace; the list updates in place.
     ada.goto(f"{live_server.url}/app/o/acme-inc/invitations")
@@ -61,14 +57,14 @@ def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_
     row.locator(".saved-note").wait_for()
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).role == Role.admin
-    ada.screenshot(path=str(SCREENSHOTS / "members-list.png"), full_page=True)
+    screenshot(ada, "members-list")
 
     # Everything is in the audit log.
     ada.goto(f"{live_server.url}/app/o/acme-inc/audit")
     log = ada.locator("#audit_rows").inner_text()
     for action in ("org.created", "invitation.created", "invitation.accepted", "member.added", "member.role_changed"):
         assert action in log, f"{action} missing from the audit log"
-    ada.screenshot(path=str(SCREENSHOTS / "audit-log.png"), full_page=True)
+    screenshot(ada, "audit-log")
 
     # Removal asks first, then Grace is gone.
     ada.goto(f"{live_server.url}/app/o/acme-inc/members")

@@ -1,9 +1,7 @@
 """In headless Chromium, the issue's "done means": an admin pastes the IdP's metadata, runs Test SSO,
 turns on Require SSO; a new employee logs in through the IdP (a local pysaml2 IdP web server) and
 lands in the workspace with the role their IdP group maps to; a replayed response is refused and
-shows in the SSO log. Screenshots go to docs/screenshots/."""
-from pathlib import Path
-
+shows in the SSO log. Screenshots via tests/screenshots.py."""
 import pytest
 from sqlalchemy import select
 
@@ -11,11 +9,10 @@ from extensions import db
 from models import Membership, Role, User
 from services.events import SYSTEM
 from services.sso import domains, saml
+from tests.screenshots import screenshot
 from tests.sso.conftest import idp_keys
 from tests.sso.idp import TestIdP
 from tests.sso.servers import IdpWebServer
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.mark.browser
@@ -83,7 +80,7 @@ def test_admin_sets_up_sso_and_an_employee_logs_in(app, live_server, chromium, m
         admin.click("#require_submit")
         admin.wait_for_url("**/settings/sso")
         assert admin.locator("#sso_status").inner_text() == "Required"
-        admin.screenshot(path=str(SHOTS / "sso-settings.png"), full_page=True)
+        screenshot(admin, "sso-settings")
 
         # A new employee: Continue with SSO on the login page, the IdP, and into the workspace.
         employee = browser_context().new_page()
@@ -109,7 +106,7 @@ def test_admin_sets_up_sso_and_an_employee_logs_in(app, live_server, chromium, m
 
         admin.goto(f"{live_server.url}/app/o/acme/settings/sso")
         assert admin.locator("#attempt_rows .attempt-refused").count() >= 1
-        admin.locator("#sso_log").screenshot(path=str(SHOTS / "sso-log.png"))
+        screenshot(admin.locator("#sso_log"), "sso-log")
     finally:
         for context in contexts:
             context.close()

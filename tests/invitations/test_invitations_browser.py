@@ -1,21 +1,17 @@
 """Headless Chromium: invite with htmx, revoke with hx-confirm, and a second person joins from the
-emailed link. Saves screenshots of the main screens to docs/screenshots/."""
-from pathlib import Path
-
+emailed link. Saves screenshots of the main screens."""
 import pytest
 
 from extensions import db
 from models import Invitation, Membership, Role, User
 from tests.invitations.conftest import link_path_in
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 @pytest.mark.browser
 def test_invite_revoke_and_join_from_the_emailed_link(acme, make, live_server, browser_context, smtp_server, run_jobs):
     org, owner = acme
     make.member(org, role=Role.admin, user_=make.user(email="bob@example.com", name="Bob Admin"))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     admin = browser_context().new_page()
     admin.goto(f"{live_server.url}/login")
@@ -41,7 +37,7 @@ def test_invite_revoke_and_join_from_the_emailed_link(acme, make, live_server, b
     admin.click("#invite_link_save")
     admin.locator("#invite_link_status", has_text="On").wait_for()
     admin.evaluate("window.scrollTo(0, 0)")
-    admin.screenshot(path=str(SCREENSHOTS / "invitations-list.png"), full_page=True)
+    screenshot(admin, "invitations-list")
 
     # Inline validation without leaving the page.
     admin.fill("#email", "grace@example.com")
@@ -68,7 +64,7 @@ def test_invite_revoke_and_join_from_the_emailed_link(acme, make, live_server, b
     assert grace.locator("#invited_email").get_attribute("readonly") is not None
     grace.fill("#name", "Grace Hopper")
     grace.fill("#password", "a long enough passphrase")
-    grace.screenshot(path=str(SCREENSHOTS / "invitations-accept.png"), full_page=True)
+    screenshot(grace, "invitations-accept")
     grace.click("#signup_and_join")
     grace.wait_for_url("**/app/o/acme/")
     assert "Welcome to Acme" in grace.content()

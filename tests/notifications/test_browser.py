@@ -1,14 +1,11 @@
 """The bell and the inbox in headless Chromium: counts update in place, actions swap the inbox region."""
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, update
 
 from extensions import db
 from models import Notification, Role
 from tests import factories
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 @pytest.mark.browser
@@ -37,7 +34,7 @@ def test_bell_and_inbox(live_server, browser_context, make, happen):
     page.wait_for_selector("#notification_menu_items .bell-item.is-unread >> nth=2")
     assert page.locator("#notification_menu_items .bell-item.is-unread").count() == 3
     assert "Grace Hopper joined Acme as member" in page.locator("#notification_menu_items").inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "notifications-bell.png"))
+    screenshot(page, "notifications-bell", full_page=False)
 
     # Something happens while the page is open: the next poll raises the count and reloads the list.
     happen(acme, "member.removed", actor_user=owner, about=grace, role="member", reason="removed")
@@ -56,7 +53,7 @@ def test_bell_and_inbox(live_server, browser_context, make, happen):
     assert page.evaluate("window.stillTheSamePage") is True
     page.click("#tab_all")
     page.wait_for_url("**tab=all**")
-    page.screenshot(path=str(SCREENSHOTS / "notifications-inbox.png"), full_page=True)
+    screenshot(page, "notifications-inbox")
 
     # Filter to one workspace, then open a notification: it is marked read and leads to its page.
     page.select_option("#org_filter", "globex")
@@ -74,7 +71,7 @@ def test_bell_and_inbox(live_server, browser_context, make, happen):
     page.click("#save_notification_settings")
     page.wait_for_selector("text=Notification settings saved.")
     assert page.locator('select[name="mode:member.role_changed"]').input_value() == "digest"
-    page.screenshot(path=str(SCREENSHOTS / "notifications-settings.png"), full_page=True)
+    screenshot(page, "notifications-settings")
 
     # Mark all read from the bell.
     page.click("#notification_bell > summary")

@@ -1,7 +1,6 @@
 """The SCIM settings page: turning SCIM on, tokens shown once, revoking, role mapping, the request log,
 the operator CLI, and a screenshot from a real browser."""
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -10,8 +9,7 @@ from extensions import db
 from models import AuditEvent, Role, ScimGroup, ScimToken
 from services.scim import settings
 from tests.scim.conftest import scim_for
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import screenshot
 
 
 @pytest.fixture
@@ -123,5 +121,4 @@ def test_settings_page_in_a_browser(live_server, browser_context, make, client):
     page.click("#generate_token")
     assert page.locator("#new_token").inner_text().startswith("okscim_")
     assert page.locator("#request_log").get_by_text("created user ada@acme.example.com").count() == 1
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "scim-settings.png"), full_page=True)
+    screenshot(page, "scim-settings")

@@ -1,13 +1,10 @@
 """The webhook screens in headless Chromium: reveal the secret (htmx), send a test event and watch the
 message log update itself until it settles, open a message and an attempt. Saves screenshots."""
-from pathlib import Path
-
 import pytest
 
 from tests.receiver import Reply
+from tests.screenshots import screenshot
 from tests.webhooks.conftest import fire, make_endpoint
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.mark.browser
@@ -30,7 +27,7 @@ def test_webhook_screens(app, make, live_server, browser_context, receiver, deli
 
     page.goto(f"{live_server.url}/app/o/acme/webhooks/")
     assert page.locator("#endpoint_rows tr").count() == 2
-    page.screenshot(path=str(SHOTS / "webhooks-endpoints.png"), full_page=True)
+    screenshot(page, "webhooks-endpoints")
 
     page.click(f"text={crm.url}")
     page.wait_for_url(f"**/webhooks/{crm.id}")
@@ -46,15 +43,15 @@ def test_webhook_screens(app, make, live_server, browser_context, receiver, deli
     page.wait_for_function("() => !document.querySelector('#delivery_rows').hasAttribute('hx-trigger')", timeout=15_000)
     assert "Pending" not in page.inner_text("#delivery_rows")     # settled in place (286 stopped polling)
     page.reload()
-    page.screenshot(path=str(SHOTS / "webhooks-message-log.png"), full_page=True)
+    screenshot(page, "webhooks-message-log")
 
     page.click("#delivery_rows tr:last-child td:first-child a")
     page.wait_for_selector("#attempt_rows")
-    page.screenshot(path=str(SHOTS / "webhooks-message.png"), full_page=True)
+    screenshot(page, "webhooks-message")
     page.click("#attempt_rows tr:last-child a:has-text('Details')")
     page.wait_for_selector("#request_headers")
     assert "webhook-signature" in page.inner_text("#request_headers")
-    page.screenshot(path=str(SHOTS / "webhooks-attempt.png"), full_page=True)
+    screenshot(page, "webhooks-attempt")
 
     page.goto(f"{live_server.url}/app/o/acme/webhooks/catalog")
     assert page.locator("#event-member\\.added").count() == 1
