@@ -95,7 +95,11 @@ def _non_negative_int(name, value):
 
 
 def _env(name, default):
-    return os.environ.get(name, default)
+    value = os.environ.get(name, default)
+    if name == "DATABASE_URL" and not value:
+        # `DATABASE_URL= make test-sqlite` style: empty means the local SQLite file, not a broken URL.
+        return default
+    return value
 
 
 def _bool(value):
