@@ -32,7 +32,9 @@ SETTINGS = [
     # Accounts
     ("FORGOT_PASSWORD_RATE_LIMIT_IP", "10 per hour", "Password reset requests allowed per client IP."),
     ("FORGOT_PASSWORD_RATE_LIMIT_ACCOUNT", "3 per hour", "Password reset emails allowed per address."),
-    ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Refused sign-up attempts (e.g. an address already taken) allowed per client IP."),
+    ("SIGNUP_RATE_LIMIT_IP", "20 per hour", "Sign-up requests allowed per client IP (each sends an email)."),
+    ("SIGNUP_RATE_LIMIT_ACCOUNT", "3 per hour", "Sign-up emails allowed per address."),
+    ("SIGNUP_LINK_TTL_MINUTES", "60", "Minutes the emailed link that finishes creating an account stays valid."),
     # Invitations
     ("INVITE_LINK_RATE_LIMIT", "10 per hour", "Requests to join through a shareable invite link allowed per client IP (each sends an email)."),
     # SCIM provisioning
@@ -140,6 +142,7 @@ class Config:
             raise ValueError("RETENTION_BATCH_SIZE and RETENTION_INTERVAL_MINUTES must be at least 1")
         self.INVITATION_TTL_DAYS = int(self.INVITATION_TTL_DAYS)
         self.PASSWORD_RESET_TTL_MINUTES = int(self.PASSWORD_RESET_TTL_MINUTES)
+        self.SIGNUP_LINK_TTL_MINUTES = int(self.SIGNUP_LINK_TTL_MINUTES)
         self.EGRESS_ALLOW_HTTP = _bool(self.EGRESS_ALLOW_HTTP)
         for name in ("WEBHOOK_TIMEOUT_SECONDS", "WEBHOOK_RETRY_JITTER", "WEBHOOK_DISABLE_AFTER_DAYS",
                      "WEBHOOK_SECRET_OVERLAP_HOURS", "WEBHOOK_LEASE_SECONDS", "WEBHOOK_SWEEP_GRACE_SECONDS"):

@@ -3,7 +3,7 @@ import smtplib
 
 from extensions import db
 from models import OutboundEmail, parse_uuid, utcnow
-from services import mail
+from services import accounts, mail
 
 log = logging.getLogger("orgkit.jobs.email")
 
@@ -23,4 +23,18 @@ def deliver_email(email_id):
         db.session.commit()  # keep attempts and next_attempt_at; the sweeper tries again when due
         log.warning("email %s not sent (attempt %s): %s", email.id, email.attempts, email.last_error)
         return
+    db.session.commit()
+
+
+# --- The account emails a public form asks for ------------------------------------------------------
+# The sign-up and forgot-password forms only enqueue these, so a request does the same work whether or
+# not an account exists; the look-up, and the choice of email, happen here.
+
+def email_sign_up_link(email, next_path=None):
+    accounts.email_sign_up_link(email, next_path)
+    db.session.commit()
+
+
+def email_password_reset(email):
+    accounts.email_password_reset(email)
     db.session.commit()

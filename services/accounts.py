@@ -12,6 +12,7 @@ from extensions import db
 from models import User, normalise_email, parse_uuid, utcnow
 from services import ServiceError
 from services.events import Actor, emit, user_target
+from services.mail import queue_email
 
 # Argon2id, a memory-hard hash (argon2-cffi's defaults follow RFC 9106's second recommendation).
 password_hasher = PasswordHasher()
@@ -162,8 +163,12 @@ def change_password(user, current_password, new_password, actor):
 RESET_SALT = "orgkit.password-reset"
 
 
-class ResetTokenError(ServiceError):
-    """A reset link that cannot be used; code is "invalid", "expired" or "used"."""
+class EmailedLinkError(ServiceError):
+    """An emailed link that cannot be used; code is "invalid", "expired" or "used"."""
+
+
+class ResetTokenError(EmailedLinkError):
+    """A password reset link that cannot be used."""
 
 
 def _reset_serializer():
@@ -176,6 +181,19 @@ def _reset_fingerprint(user):
     return hmac.new(key, material, hashlib.sha256).hexdigest()[:32]
 
 
+def _load_link(serializer, token, ttl_setting, what, error=EmailedLinkError):
+    """The pair a signed, timestamped emailed link carries, or error saying why it cannot be used."""
+    max_age = current_app.config[ttl_setting] * 60
+    try:
+        first, second = serializer.loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise error(f"This {what} has expired. Ask for a new one.", code="expired") from None
+    except (BadSignature, ValueError, TypeError):
+        raise error(f"This {what} is not valid. Check that you copied the whole link, or ask for a new one.",
+                    code="invalid") from None
+    return first, second
+
+
 def password_reset_token(user):
     return _reset_serializer().dumps([str(user.id), _reset_fingerprint(user)])
 
@@ -185,14 +203,8 @@ def user_for_reset_token(token, lock=False):
 
     lock=True takes a row lock first, so two requests racing with one link cannot both use it.
     """
-    max_age = current_app.config["PASSWORD_RESET_TTL_MINUTES"] * 60
-    try:
-        user_id, fingerprint = _reset_serializer().loads(token, max_age=max_age)
-    except SignatureExpired:
-        raise ResetTokenError("This password reset link has expired. Request a new one.", code="expired") from None
-    except (BadSignature, ValueError, TypeError):
-        raise ResetTokenError("This password reset link is not valid. Check that you copied the whole link, "
-                              "or request a new one.", code="invalid") from None
+    user_id, fingerprint = _load_link(_reset_serializer(), token, "PASSWORD_RESET_TTL_MINUTES",
+                                      "password reset link", ResetTokenError)
     user_uuid = parse_uuid(user_id) if isinstance(user_id, str) else None
     user = db.session.get(User, user_uuid, with_for_update=lock, populate_existing=lock) if user_uuid else None
     if user is None or user.is_deactivated or not isinstance(fingerprint, str) \
@@ -202,13 +214,12 @@ def user_for_reset_token(token, lock=False):
     return user
 
 
-def request_password_reset(email):
+def email_password_reset(email):
     """Email a reset link to the account with this address, if there is one. Returns the email row or None.
 
-    The caller shows the same message either way, so the page never reveals whether an account exists.
+    Runs in the worker (jobs/email.py), never in the request: the request does the same work whether or
+    not an account exists, so neither its answer nor its timing tells who has one.
     """
-    from services.mail import queue_email
-
     user = User.by_email(email)
     if user is None or user.is_deactivated:
         return None
@@ -218,6 +229,57 @@ def request_password_reset(email):
         user=user, reset_url=public_url("auth.reset_password", token=token),
         ttl_minutes=current_app.config["PASSWORD_RESET_TTL_MINUTES"],
     )
+
+
+# --- Sign-up by emailed link ----------------------------------------------------------------------
+# Sign-up asks only for an email address and always answers "check your email". The worker then
+# emails either a link to finish creating the account (name and password) or, when the address
+# already has an account, a note saying so with links to log in and reset the password. Only the
+# owner of the address learns whether it has an account, and every account's address is proven.
+# The link is signed and timestamped (itsdangerous) and carries the address and where to go after;
+# it works until the account exists, so it is single-use by construction.
+
+SIGN_UP_SALT = "orgkit.sign-up"
+
+
+def _sign_up_serializer():
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SIGN_UP_SALT)
+
+
+def sign_up_token(email, next_path=None):
+    return _sign_up_serializer().dumps([email, next_path or ""])
+
+
+def email_sign_up_link(email, next_path=None):
+    """Worker side of sign-up: the link to finish creating the account, or the "you have one" note."""
+    user = User.by_email(email)
+    if user is not None:
+        return queue_email(
+            user.email, "You already have an Orgkit account", "sign_up_existing_account",
+            user=user, login_url=public_url("auth.login"), reset_url=public_url("auth.forgot_password"),
+        )
+    return queue_email(
+        email, "Finish creating your Orgkit account", "sign_up_link",
+        sign_up_url=public_url("auth.signup_finish", token=sign_up_token(email, next_path)),
+        ttl_minutes=current_app.config["SIGNUP_LINK_TTL_MINUTES"],
+    )
+
+
+def sign_up_link_details(token):
+    """(email, next path) a sign-up link was made for, or EmailedLinkError saying why it cannot be used."""
+    email, next_path = _load_link(_sign_up_serializer(), token, "SIGNUP_LINK_TTL_MINUTES", "sign-up link")
+    if not isinstance(email, str) or not isinstance(next_path, str):
+        raise EmailedLinkError("This sign-up link is not valid. Ask for a new one.", code="invalid")
+    if User.by_email(email) is not None:
+        raise EmailedLinkError("An account with this address already exists: this link was used. "
+                               "Log in, or reset your password if you forgot it.", code="used")
+    return email, next_path
+
+
+def finish_sign_up(token, name, password, ip=None, user_agent=None):
+    """Create the account a sign-up link was sent for. Returns (user, next path)."""
+    email, next_path = sign_up_link_details(token)
+    return sign_up(email, name, password, ip=ip, user_agent=user_agent), next_path
 
 
 def reset_password(token, new_password, ip=None, user_agent=None):

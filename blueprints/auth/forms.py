@@ -6,8 +6,12 @@ PASSWORD_HINT = "At least 8 characters. Long passphrases are welcome."
 
 
 class SignupForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)],
+                       description="We'll email you a link to continue.")
+
+
+class FinishSignupForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Enter your name."), Length(max=120)])
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired("Choose a password.")],
                              description=PASSWORD_HINT)
 

@@ -1,14 +1,18 @@
-"""Accounts: sign-up, login and logout, password reset by emailed link, and the account page."""
+"""Accounts: sign-up and password reset by emailed link, login and logout, and the account page."""
+import uuid
+
 from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_user, logout_user
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from blueprints.auth import bp
-from blueprints.auth.forms import (ChangePasswordForm, ForgotPasswordForm, LoginForm, ProfileForm,
-                                   ResetPasswordForm, RevokeSessionsForm, SignupForm)
+from blueprints.auth.forms import (ChangePasswordForm, FinishSignupForm, ForgotPasswordForm, LoginForm,
+                                   ProfileForm, ResetPasswordForm, RevokeSessionsForm, SignupForm)
 from blueprints.auth.ratelimits import failed_attempt, limit_by_account, limit_by_ip, limit_by_user
 from blueprints.formtools import apply_service_error, safe_next_url
-from extensions import db
+from extensions import db, jobs
+from jobs import email as email_jobs
 from htmx import render_page
 from models import Membership, User
 from request_context import client_ip, current_actor
@@ -16,6 +20,8 @@ from services import ServiceError, accounts
 from services.sso import enforcement as sso_enforcement
 from tenancy import public_page, user_page
 
+SIGN_UP_SENT_MESSAGE = ("Check your inbox: we sent {email} a link to continue. It expires in {minutes} minutes. "
+                        "Nothing there after a few minutes? Look in spam, or ask again.")
 RESET_SENT_MESSAGE = ("If an account exists for {email}, we sent it a link to choose a new password. "
                       "The link works once and expires in {minutes} minutes.")
 
@@ -24,23 +30,61 @@ RESET_SENT_MESSAGE = ("If an account exists for {email}, we sent it a link to ch
 
 @bp.route("/signup", methods=["GET", "POST"])
 @public_page
-@limit_by_ip("SIGNUP_RATE_LIMIT_IP", deduct_when=failed_attempt)
+@limit_by_ip("SIGNUP_RATE_LIMIT_IP")
+@limit_by_account("SIGNUP_RATE_LIMIT_ACCOUNT")
 def signup():
-    """Create an account."""
+    """Ask for an account: the answer is always "check your email" (services/accounts.py says why)."""
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = accounts.sign_up(form.email.data, form.name.data, form.password.data,
-                                    ip=client_ip(), user_agent=request.headers.get("User-Agent"))
+            email = accounts.clean_email(form.email.data)
+            _email_from_worker(email_jobs.email_sign_up_link, email, safe_next_url(request.args.get("next")))
         except ServiceError as error:
+            apply_service_error(form, error)
+        else:
+            flash(SIGN_UP_SENT_MESSAGE.format(email=email, minutes=current_app.config["SIGNUP_LINK_TTL_MINUTES"]),
+                  "info")
+            return redirect(url_for("auth.signup"), 303)
+    return render_page("auth/signup.html", status=422 if form.errors else 200, form=form)
+
+
+@bp.route("/signup/<token>", methods=["GET", "POST"])
+@public_page
+def signup_finish(token):
+    """Finish creating an account from the emailed link: a name and a password."""
+    try:
+        email, _next_path = accounts.sign_up_link_details(token)
+    except accounts.EmailedLinkError as error:
+        return _link_problem(error, "auth.signup")
+    form = FinishSignupForm()
+    if form.validate_on_submit():
+        try:
+            user, next_path = accounts.finish_sign_up(token, form.name.data, form.password.data, ip=client_ip(),
+                                                      user_agent=request.headers.get("User-Agent"))
+        except ServiceError as error:
+            db.session.rollback()
             apply_service_error(form, error)
         else:
             accounts.record_login(user)
             db.session.commit()
             login_user(user)
             flash("Welcome to Orgkit. Create your first workspace to get started.", "success")
-            return redirect(safe_next_url(request.args.get("next")) or url_for("workspaces.workspaces_list"), 303)
-    return render_page("auth/signup.html", status=422 if form.errors else 200, form=form)
+            return redirect(safe_next_url(next_path) or url_for("workspaces.workspaces_list"), 303)
+    return render_page("auth/signup_finish.html", status=422 if form.errors else 200, form=form, email=email)
+
+
+def _email_from_worker(job, *args):
+    """Hand an account email to the worker, which decides what to send (who has an account is
+    looked up there, not in the request). Redis down: a form error, the same whoever asks."""
+    try:
+        jobs.enqueue("email", job, *args, job_id=f"{job.__name__}-{uuid.uuid4().hex}")
+    except RedisError:
+        raise ServiceError("We could not send the email just now. Try again in a minute.") from None
+
+
+def _link_problem(error, retry_endpoint):
+    status = 400 if error.code == "invalid" else 410
+    return render_page("auth/link_problem.html", status=status, error=error, retry_url=url_for(retry_endpoint))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -101,11 +145,10 @@ def forgot_password():
     if form.validate_on_submit():
         try:
             email = accounts.clean_email(form.email.data)
+            _email_from_worker(email_jobs.email_password_reset, email)
         except ServiceError as error:
             apply_service_error(form, error)
         else:
-            accounts.request_password_reset(email)
-            db.session.commit()
             flash(RESET_SENT_MESSAGE.format(email=email, minutes=_reset_ttl_minutes()), "info")
             return redirect(url_for("auth.forgot_password"), 303)
     return render_page("auth/forgot_password.html", status=422 if form.errors else 200, form=form)
@@ -118,8 +161,7 @@ def reset_password(token):
     try:
         user = accounts.user_for_reset_token(token)
     except accounts.ResetTokenError as error:
-        status = 400 if error.code == "invalid" else 410
-        return render_page("auth/reset_password_invalid.html", status=status, error=error)
+        return _link_problem(error, "auth.forgot_password")
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:

@@ -4,10 +4,10 @@ import re
 import pytest
 
 from extensions import db
-from models import AuditEvent, User
+from models import AuditEvent, OutboundEmail, User
 from services import accounts
 from services.events import SYSTEM
-from tests.accounts_helpers import form_login, is_logged_in
+from tests.accounts_helpers import form_login, is_logged_in, outbox_to, statements_of, without_csrf
 
 
 def fresh(user_id):
@@ -20,53 +20,143 @@ def actions_about(user):
 
 
 # --- Sign up --------------------------------------------------------------------------------------
+# Sign-up asks for an address and always answers "check your email"; the worker emails a link to
+# finish (name, password) or, for an address with an account, a note saying so.
 
-def test_signup_creates_account_logs_in_and_records_it(client):
+SIGN_UP_LINK = re.compile(r"http://localhost(/signup/[A-Za-z0-9._-]+)")
+
+
+def ask_to_sign_up(client, email, path="/signup"):
+    return client.post(path, data={"email": email})
+
+
+def sign_up_link_in(email_row):
+    match = SIGN_UP_LINK.search(email_row.text_body)
+    assert match, email_row.text_body
+    return match.group(1)
+
+
+def finish(client, link, name="Ada Lovelace", password="analytical engine notes"):
+    return client.post(link, data={"name": name, "password": password})
+
+
+def test_signup_emails_a_link_that_creates_the_account_and_logs_in(client, run_jobs):
     page = client.get("/signup")
     assert page.status_code == 200 and b'id="signup_form"' in page.data
 
-    response = client.post("/signup", data={"name": " Ada Lovelace ", "email": " Ada@Example.COM ",
-                                            "password": "analytical engine notes"})
-    assert response.status_code == 303
-    assert response.headers["Location"].endswith("/app/workspaces")
+    response = ask_to_sign_up(client, " Ada@Example.COM ")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/signup")
+    assert b"Check your inbox: we sent ada@example.com a link" in client.get("/signup").data
+    assert User.query.count() == 0
+    run_jobs(["email"])
+    [email] = outbox_to("ada@example.com")
+    assert email.subject == "Finish creating your Orgkit account"
+    link = sign_up_link_in(email)
+
+    form = client.get(link)
+    assert form.status_code == 200 and b'id="signup_finish_form"' in form.data and b"ada@example.com" in form.data
+    response = finish(client, link, name=" Ada Lovelace ")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/app/workspaces")
     user = User.by_email("ada@example.com")
     assert user.email == "ada@example.com" and user.name == "Ada Lovelace"
     assert user.password_hash.startswith("$argon2id$")
     assert is_logged_in(client)
     assert actions_about(user) == ["user.signed_up"]
 
+    # The link works until the account exists: then it explains itself.
+    client.post("/logout")
+    again = finish(client, link, name="Someone Else")
+    assert again.status_code == 410 and b"already exists" in again.data
+    assert User.query.count() == 1 and User.by_email("ada@example.com").name == "Ada Lovelace"
 
-def test_signup_follows_a_safe_next_but_not_another_site(client):
-    response = client.post("/signup?next=/app/account", data={"name": "A", "email": "a@example.com",
-                                                               "password": "analytical engine notes"})
+
+def test_signup_answers_the_same_and_does_the_same_work_whether_or_not_the_address_has_an_account(
+        client, make, run_jobs):
+    make.user(email="ada@example.com", name="Ada")
+
+    def ask(email):
+        response, statements = statements_of(lambda: ask_to_sign_up(client, email))
+        return response, statements, client.get("/signup").data.decode().replace(email, "X")
+
+    known, known_sql, known_page = ask("ada@example.com")
+    unknown, unknown_sql, unknown_page = ask("nobody@example.com")
+    assert known.status_code == unknown.status_code == 303
+    assert known_sql == unknown_sql  # the account is looked up in the worker, not in the request
+    assert without_csrf(known_page) == without_csrf(unknown_page)
+
+    run_jobs(["email"])
+    [note] = outbox_to("ada@example.com")
+    assert note.subject == "You already have an Orgkit account"
+    assert "http://localhost/login" in note.text_body and "http://localhost/forgot-password" in note.text_body
+    assert "/signup/" not in note.text_body
+    [link_email] = outbox_to("nobody@example.com")
+    assert "/signup/" in link_email.text_body
+    assert User.query.count() == 1
+
+
+def test_signup_follows_a_safe_next_but_not_another_site(client, run_jobs):
+    ask_to_sign_up(client, "a@example.com", "/signup?next=/app/account")
+    ask_to_sign_up(client, "b@example.com", "/signup?next=https://evil.example/")
+    run_jobs(["email"])
+    response = finish(client, sign_up_link_in(outbox_to("a@example.com")[0]), name="A")
     assert response.headers["Location"].endswith("/app/account")
     client.post("/logout")
-    response = client.post("/signup?next=https://evil.example/", data={"name": "B", "email": "b@example.com",
-                                                                       "password": "analytical engine notes"})
+    response = finish(client, sign_up_link_in(outbox_to("b@example.com")[0]), name="B")
     assert response.headers["Location"].endswith("/app/workspaces")
 
 
-def test_signup_refuses_an_email_taken_in_another_case(client, make):
-    make.user(email="ada@example.com")
-    response = client.post("/signup", data={"name": "Imposter", "email": "ADA@example.com",
-                                            "password": "analytical engine notes"})
-    assert response.status_code == 422
-    assert b"An account with that email already exists." in response.data
+def test_signup_link_refuses_an_address_taken_meanwhile_in_another_case(client, make, run_jobs):
+    ask_to_sign_up(client, "ada@example.com")
+    run_jobs(["email"])
+    link = sign_up_link_in(outbox_to("ada@example.com")[0])
+    make.user(email="ADA@example.com")
+    response = finish(client, link, name="Imposter")
+    assert response.status_code == 410 and b"already exists" in response.data
     assert User.query.count() == 1
     assert not is_logged_in(client)
 
 
-@pytest.mark.parametrize("email, password, message", [
-    ("not-an-email", "analytical engine notes", b"That email address is not valid"),
-    ("ada@", "analytical engine notes", b"That email address is not valid"),
-    ("ada@example.com", "short", b"Use at least 8 characters."),
-    ("ada@example.com", "x" * 129, b"Use at most 128 characters."),
-    ("ada@example.com", "Password123", b"commonly used passwords"),
-    ("ada@example.com", "", b"Choose a password."),
-    ("", "analytical engine notes", b"Enter your email address."),
+@pytest.mark.parametrize("token, status, message", [
+    ("not-a-token", 400, b"not valid"),
+    (None, 410, b"expired"),
 ])
-def test_signup_bad_input_is_shown_inline_and_writes_nothing(client, email, password, message):
-    response = client.post("/signup", data={"name": "Ada", "email": email, "password": password})
+def test_signup_link_tampered_or_expired_is_refused_clearly(client, app, monkeypatch, token, status, message):
+    if token is None:
+        with app.test_request_context():
+            token = accounts.sign_up_token("ada@example.com")
+        monkeypatch.setitem(app.config, "SIGNUP_LINK_TTL_MINUTES", -1)
+    response = client.get(f"/signup/{token}")
+    assert response.status_code == status and message in response.data
+    assert b'href="/signup"' in response.data
+    assert finish(client, f"/signup/{token}").status_code == status
+    assert User.query.count() == 0
+
+
+@pytest.mark.parametrize("email, message", [
+    ("not-an-email", b"That email address is not valid"),
+    ("ada@", b"That email address is not valid"),
+    ("", b"Enter your email address."),
+])
+def test_signup_bad_address_is_shown_inline_and_sends_nothing(client, run_jobs, email, message):
+    response = ask_to_sign_up(client, email)
+    assert response.status_code == 422
+    assert message in response.data
+    assert b'class="field-error"' in response.data
+    run_jobs(["email"])
+    assert OutboundEmail.query.count() == 0
+
+
+@pytest.mark.parametrize("name, password, message", [
+    ("Ada", "short", b"Use at least 8 characters."),
+    ("Ada", "x" * 129, b"Use at most 128 characters."),
+    ("Ada", "Password123", b"commonly used passwords"),
+    ("Ada", "", b"Choose a password."),
+    ("", "analytical engine notes", b"Enter your name."),
+])
+def test_signup_finish_bad_input_is_shown_inline_and_writes_nothing(client, name, password, message):
+    with client.application.test_request_context():
+        link = f"/signup/{accounts.sign_up_token('ada@example.com')}"
+    response = finish(client, link, name=name, password=password)
     assert response.status_code == 422
     assert message in response.data
     assert b'class="field-error"' in response.data
@@ -77,16 +167,11 @@ def test_signup_bad_input_is_shown_inline_and_writes_nothing(client, email, pass
 def test_signup_accepts_long_passphrases_without_composition_rules(client):
     passphrase = "all lower case words and nothing else " + "x" * 26  # 64 characters
     assert len(passphrase) == 64
-    response = client.post("/signup", data={"name": "Ada", "email": "ada@example.com", "password": passphrase})
-    assert response.status_code == 303
+    with client.application.test_request_context():
+        link = f"/signup/{accounts.sign_up_token('ada@example.com')}"
+    assert finish(client, link, name="Ada", password=passphrase).status_code == 303
     client.post("/logout")
     assert form_login(client, "ada@example.com", passphrase).status_code == 303
-
-
-def test_signup_name_is_required(client):
-    response = client.post("/signup", data={"name": "", "email": "ada@example.com",
-                                            "password": "analytical engine notes"})
-    assert response.status_code == 422 and b"Enter your name." in response.data
 
 
 # --- Log in and out -------------------------------------------------------------------------------
@@ -374,7 +459,7 @@ def test_log_out_everywhere_ends_every_session(app, client, make):
 # --- CSRF -----------------------------------------------------------------------------------------
 
 POST_FORMS = [
-    ("/signup", "/signup", {"name": "Ada", "email": "new@example.com", "password": "analytical engine notes"}),
+    ("/signup", "/signup", {"email": "new@example.com"}),
     ("/login", "/login", {"email": "ada@example.com", "password": "correct horse battery staple"}),
     ("/forgot-password", "/forgot-password", {"email": "ada@example.com"}),
     ("/app/account", "/app/account/profile", {"name": "Changed"}),
@@ -402,19 +487,21 @@ def test_every_form_needs_its_csrf_token(app, client, make, login, monkeypatch, 
     assert accepted.status_code == 303
 
 
-def test_refused_signups_are_rate_limited_per_ip(client, make, monkeypatch, app):
-    """Probing which addresses have accounts through sign-up is slowed down like login."""
-    monkeypatch.setitem(app.config, "SIGNUP_RATE_LIMIT_IP", "2 per hour")
-    make.user(email="ada@example.com")
-    taken = {"name": "X", "email": "ada@example.com", "password": "analytical engine notes"}
-    assert client.post("/signup", data=taken).status_code == 422
-    assert client.post("/signup", data=taken).status_code == 422
-    blocked = client.post("/signup", data={**taken, "email": "new@example.com"})
+def test_signups_are_rate_limited_per_address_and_per_ip(client, make, monkeypatch, app, run_jobs):
+    """Each sign-up request sends an email: limited per address (no mail bombing) and per machine."""
+    monkeypatch.setitem(app.config, "SIGNUP_RATE_LIMIT_ACCOUNT", "2 per hour")
+    monkeypatch.setitem(app.config, "SIGNUP_RATE_LIMIT_IP", "3 per hour")
+    assert ask_to_sign_up(client, "ada@example.com").status_code == 303
+    assert ask_to_sign_up(client, "ADA@example.com").status_code == 303
+    blocked = ask_to_sign_up(client, "ada@example.com")
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert b"Too many sign-up attempts" in blocked.data and b'id="signup_form"' in blocked.data
-    assert User.query.count() == 1
-    other = client.post("/signup", data={**taken, "email": "new@example.com"}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert ask_to_sign_up(client, "grace@example.com").status_code == 303
+    assert ask_to_sign_up(client, "alan@example.com").status_code == 429
+    other = client.post("/signup", data={"email": "alan@example.com"}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
     assert other.status_code == 303
+    run_jobs(["email"])
+    assert len(outbox_to("ada@example.com")) == 2 and User.query.count() == 0
 
 
 @pytest.mark.parametrize("seconds, phrase", [(1, "1 second"), (45, "45 seconds"), (901, "15 minutes"),

@@ -3,7 +3,7 @@ forgot password, the emailed link (real SMTP, real worker), the new password. Sa
 import pytest
 
 from models import User
-from tests.accounts_helpers import reset_link_in
+from tests.accounts_helpers import reset_link_in, sign_up_path_in
 from tests.screenshots import screenshot
 
 
@@ -17,15 +17,21 @@ def test_account_lifecycle_in_a_browser(live_server, browser_context, smtp_serve
     base = live_server.url
 
     page.goto(f"{base}/signup")
-    page.fill("#name", "Ada Lovelace")
     page.fill("#email", "ada@example.com")
-    page.fill("#password", "short")
     page.click("#signup_form button[type=submit]")
+    page.wait_for_selector("text=Check your inbox: we sent ada@example.com a link")
+    run_jobs(["email"])
+    [message] = smtp_server.wait_for(1)
+    page.goto(base + sign_up_path_in(message.get_body(("plain",)).get_content()))
+    assert page.inner_text("#signup_email") == "ada@example.com"
+    page.fill("#name", "Ada Lovelace")
+    page.fill("#password", "short")
+    page.click("#signup_finish_form button[type=submit]")
     page.wait_for_selector("#field_password .field-error")
     assert "Use at least 8 characters." in page.inner_text("#field_password")
     shot(page, "signup-error")
     page.fill("#password", "analytical engine notes")
-    page.click("#signup_form button[type=submit]")
+    page.click("#signup_finish_form button[type=submit]")
     page.wait_for_url(f"{base}/app/workspaces")
 
     page.goto(f"{base}/app/account")
@@ -57,7 +63,7 @@ def test_account_lifecycle_in_a_browser(live_server, browser_context, smtp_serve
 
     run_jobs(["email"])
     # The reset link email (security notices about the session revocation above arrive too: issue 4)
-    message = next(m for m in smtp_server.wait_for(1) if m["Subject"] == "Reset your Orgkit password")
+    message = next(m for m in smtp_server.wait_for(2) if m["Subject"] == "Reset your Orgkit password")
     link = reset_link_in(message.get_body(("plain",)).get_content())
     page.goto(base + link[link.index("/reset-password/"):])
     assert "ada@example.com" in page.inner_text("#reset_email")
@@ -75,7 +81,7 @@ def test_account_lifecycle_in_a_browser(live_server, browser_context, smtp_serve
 
     # The used link now explains itself.
     page.goto(base + link[link.index("/reset-password/"):])
-    assert "already used" in page.inner_text("#reset_link_problem")
+    assert "already used" in page.inner_text("#link_problem")
 
 
 @pytest.mark.browser

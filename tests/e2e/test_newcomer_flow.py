@@ -5,6 +5,7 @@ import pytest
 
 from extensions import db
 from models import Membership, Organization, Role, User
+from tests.accounts_helpers import sign_up_path_in
 from tests.invitations.conftest import link_path_in
 from tests.screenshots import screenshot
 
@@ -13,12 +14,17 @@ from tests.screenshots import screenshot
 def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_context, smtp_server, run_jobs):
     ada = browser_context().new_page()
 
-    # Sign up and land on the empty workspaces page.
+    # Sign up: the link arrives by email; finish there and land on the empty workspaces page.
     ada.goto(f"{live_server.url}/signup")
-    ada.fill("#name", "Ada Lovelace")
     ada.fill("#email", "ada@example.com")
-    ada.fill("#password", "analytical engine 1843")
     ada.click("#signup_form button[type=submit]")
+    ada.wait_for_selector("text=Check your inbox")
+    run_jobs(["email"])
+    signup_email = next(m for m in smtp_server.wait_for(1) if m["To"] == "ada@example.com")
+    ada.goto(live_server.url + sign_up_path_in(signup_email.get_body(("plain",)).get_content()))
+    ada.fill("#name", "Ada Lovelace")
+    ada.fill("#password", "analytical engine 1843")
+    ada.click("#signup_finish_form button[type=submit]")
     ada.wait_for_url("**/app/workspaces")
     assert "No organizations yet." in ada.content()
 
@@ -38,7 +44,7 @@ def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_
 
     # The invitation email arrives over real SMTP (real RQ worker); Grace opens it in her own browser.
     run_jobs(["email"])
-    email = next(m for m in smtp_server.wait_for(1) if m["To"] == "grace@example.com")
+    email = next(m for m in smtp_server.wait_for(2) if m["To"] == "grace@example.com")
     assert "Acme Inc" in email["Subject"]
     grace = browser_context().new_page()
     grace.goto(live_server.url + link_path_in(email.get_body(("plain",)).get_content()))

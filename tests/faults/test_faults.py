@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import AuditEvent, Invitation, OutboundEmail, utcnow
+from services import accounts
 from tests.faults.processes import wait_until
 from tests.servers import SmtpServer, free_port
 
@@ -61,10 +62,11 @@ def test_redis_stopped_pages_work_events_recorded_and_emails_go_out_when_it_is_b
 
 @pytest.mark.skipif(not os.environ["DATABASE_URL"].startswith("postgres"),
                     reason="runs once, in the PostgreSQL run of the suite (it starts its own cluster)")
-def test_postgres_restarted_errors_only_during_the_outage_then_reconnects(private_postgres, processes):
+def test_postgres_restarted_errors_only_during_the_outage_then_reconnects(app, private_postgres, processes):
     web = processes.web(DATABASE_URL=private_postgres.url, ORGKIT_CREATE_SCHEMA=1)
-    response = web.post("/signup", {"name": "Ada Lovelace", "email": "ada@example.com",
-                                    "password": "correct horse battery staple"})
+    # The emailed sign-up link (the web process runs TestConfig too, so it has the same key).
+    link = accounts.sign_up_token("ada@example.com")
+    response = web.post(f"/signup/{link}", {"name": "Ada Lovelace", "password": "correct horse battery staple"})
     assert response.status_code in (302, 303), response.text[:300]
     pages = ("/app/workspaces", "/readyz", "/app/account")
     assert [web.get(path).status_code for path in pages] == [200, 200, 200]  # pooled connections exist

@@ -139,10 +139,10 @@ def test_reset_token_of_a_deleted_user_is_refused(make):
     assert error.value.code == "used"
 
 
-def test_request_password_reset_only_for_active_accounts(make):
+def test_email_password_reset_only_for_active_accounts(make):
     make.user(email="ada@example.com")
-    assert accounts.request_password_reset("nobody@example.com") is None
-    email = accounts.request_password_reset("ada@example.com")
+    assert accounts.email_password_reset("nobody@example.com") is None
+    email = accounts.email_password_reset("ada@example.com")
     assert email.to_address == "ada@example.com" and "http://localhost/reset-password/" in email.text_body
 
 
