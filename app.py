@@ -30,6 +30,7 @@ BLUEPRINT_MODULES = [
     "blueprints.webhooks",
     "blueprints.sso",
     "blueprints.api_keys",
+    "blueprints.setup_links",
 ]
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -33,6 +33,7 @@ ORG_NAV = [
         NavItem("sso.sso_settings", "Single sign-on", "sso.manage", also=("sso.",)),
         NavItem("scim.scim_settings", "SCIM provisioning", "scim.manage", also=("scim.",)),
         NavItem("api_keys.api_keys_list", "API keys", "api_keys.manage", also=("api_keys.",)),
+        NavItem("setup_links.setup_links_list", "Setup links", "trust.manage", also=("setup_links.",)),
     ]),
 ]
 

@@ -5,6 +5,7 @@ from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
 from models.notifications import Notification, NotificationDigestItem, NotificationPreference
 from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
+from models.setup_links import SetupLink
 from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.sso import (SsoAssertionReplay, SsoCertificate, SsoConnection, SsoDomain, SsoGroupMapping,
                         SsoIdentity, SsoLoginAttempt, SsoRequestState)
@@ -15,6 +16,7 @@ __all__ = [
     "ApiIdempotencyRecord", "ApiKey", "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role",
     "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
+    "SetupLink",
     "SsoAssertionReplay", "SsoCertificate", "SsoConnection", "SsoDomain", "SsoGroupMapping", "SsoIdentity",
     "SsoLoginAttempt", "SsoRequestState",
     "User", "normalise_email", "parse_uuid", "utcnow",

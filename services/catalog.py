@@ -118,6 +118,20 @@ EVENT_TYPES = [
                "days_left": 30}, recipients=("admins",), critical=True),
     EventType("domain.verified", "An email domain of the workspace was verified.",
               {"domain": "example.com", "method": "dns"}, recipients=("admins",)),
+    # Setup links (services/setup_links.py): a bearer link for the org's IT admin, owners told of each.
+    EventType("setup_link.created", "An owner created a setup link for the IT admin.",
+              {"setup_link": {"id": "1f3e...", "prefix": "oksetup_Ab3x", "scopes": ["sso", "domains"],
+                              "expires_at": "2025-01-08T10:00:00+00:00", "sent_to": "it@example.com"}},
+              recipients=("owners",), critical=True, webhook=False),
+    EventType("setup_link.revoked", "A setup link was revoked.",
+              {"setup_link": {"id": "1f3e...", "prefix": "oksetup_Ab3x", "scopes": ["sso", "domains"],
+                              "expires_at": "2025-01-08T10:00:00+00:00", "sent_to": "it@example.com"}},
+              recipients=("owners",), critical=True, webhook=False),
+    EventType("setup_link.completed", "The IT admin finished the setup a setup link was made for; the link is closed.",
+              {"setup_link": {"id": "1f3e...", "prefix": "oksetup_Ab3x", "scopes": ["sso", "domains"],
+                              "expires_at": "2025-01-08T10:00:00+00:00", "sent_to": "it@example.com"},
+               "done": ["domains", "sso"]},
+              recipients=("owners",), critical=True, webhook=False),
     # Webhooks (services/webhooks.py). Not offered to webhook endpoints themselves: an endpoint would
     # otherwise receive news of its own creation, and a disabled one cannot hear of its disabling.
     EventType("webhook.endpoint.created", "A webhook endpoint was added.",

@@ -42,6 +42,9 @@ TITLES = {
     "user.password_changed": "Your password was changed",
     "user.password_reset": "Your password was reset",
     "user.sessions_revoked": "All your sessions were signed out",
+    "setup_link.created": "{actor} created a setup link for {org}",
+    "setup_link.revoked": "{actor} revoked a setup link of {org}",
+    "setup_link.completed": "The IT admin finished setting up {org} through a setup link",
 }
 
 # Where a notification leads, by event group (the part of the type before the first dot). Endpoints
@@ -56,6 +59,7 @@ LINK_ENDPOINTS = {
     "domain": "sso.sso_settings",  # claimed email domains live on the SSO settings page
     "scim": "scim.scim_settings",
     "api_key": "api_keys.api_keys_list",
+    "setup_link": "setup_links.setup_links_list",
     "user": "auth.account_settings",
 }
 

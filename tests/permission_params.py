@@ -170,3 +170,15 @@ def _api_key(org, owner):
 
 
 PARAM_FACTORIES["api_key_id"] = _api_key
+# --- Setup links ---------------------------------------------------------------------------------
+
+def _setup_link(org, owner):
+    from extensions import db
+    from services import setup_links
+    from services.events import Actor
+    link, _ = setup_links.create_link(org, Actor.for_user(owner), ["sso"], created_by=owner)
+    db.session.commit()
+    return str(link.id)
+
+
+PARAM_FACTORIES["setup_link_id"] = _setup_link
