@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import assets
 import htmx
 import logs
 from config import Config
@@ -84,6 +85,7 @@ def create_app(config=None):
     _register_request_hooks(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
+    assets.init_app(app)  # fingerprinted static URLs cached a year; compression (COMPRESS_RESPONSES)
     import cli
     cli.register(app)
     return app
@@ -154,6 +156,10 @@ def _register_request_hooks(app):
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if response.mimetype == "text/html":
+            # Pages show org data and, once, secrets: no browser or proxy keeps a copy, so Back after
+            # logout refetches (and meets the login page) instead of showing a stored one.
+            headers.setdefault("Cache-Control", "no-store")
         headers["X-Request-ID"] = g.get("request_id", "")
         return htmx.add_vary(response)
 

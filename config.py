@@ -76,6 +76,8 @@ SETTINGS = [
     ("SSO_LOG_RETENTION_DAYS", "90", "Days the SSO log (login attempts and their refusal reasons) is kept (0 = forever)."),
     # Notifications
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
+    # Screens and static files (assets.py)
+    ("COMPRESS_RESPONSES", "true", "Compress HTML, CSS, JS and JSON responses (brotli or gzip). Set false when a reverse proxy already compresses."),
 ]
 
 
@@ -150,6 +152,7 @@ class Config:
         for name in ("WEBHOOK_WORKER_THREADS", "WEBHOOK_ENDPOINT_CONCURRENCY", "WEBHOOK_BATCH_SIZE"):
             setattr(self, name, int(getattr(self, name)))
         self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
+        self.COMPRESS_RESPONSES = _bool(self.COMPRESS_RESPONSES)
         self.SSO_MAX_RESPONSE_BYTES = int(self.SSO_MAX_RESPONSE_BYTES)
         self.SSO_METADATA_REFRESH_HOURS = _non_negative_int("SSO_METADATA_REFRESH_HOURS", self.SSO_METADATA_REFRESH_HOURS)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

@@ -79,3 +79,15 @@ def add_vary(response):
 
 def is_htmx():
     return htmx_request().is_htmx
+
+
+def toast(response, message):
+    """Confirm what just happened in a toast (app.js shows it; the page's own region has changed)."""
+    return trigger(response, "toast", {"message": message})
+
+
+def wants_region():
+    """An htmx request aimed at a region of the page (not a boosted navigation or form): answer it
+    with that region. A boosted form post from a full page wants the redirect a browser would get."""
+    hx = htmx_request()
+    return hx.is_htmx and not hx.boosted

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import HiddenField, StringField
 
 
 class RoleForm(FlaskForm):
@@ -7,6 +7,8 @@ class RoleForm(FlaskForm):
     # allowed, so a refusal reads "Only owners can grant or remove ownership." rather than "Not a
     # valid choice", and an unknown role gets the list of valid ones.
     role = StringField("Role")
+    # "yes" once the person confirmed a change of ownership (the dialog, or the confirmation page).
+    confirmed = HiddenField()
 
 
 class RemoveMemberForm(FlaskForm):

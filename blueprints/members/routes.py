@@ -1,12 +1,12 @@
 """Members of an org: search and browse, change a role inline, remove with confirmation."""
-from flask import flash, get_template_attribute, redirect, request, url_for
+from flask import flash, get_template_attribute, make_response, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf
 from flask_login import current_user
 
 from blueprints.members import bp
 from blueprints.members.forms import RemoveMemberForm, RoleForm
 from extensions import db
-from htmx import is_htmx, render_page
+from htmx import render_page, render_region, toast, wants_region
 from models import Membership, Role
 from permissions import assignable_roles, role_can
 from request_context import current_actor
@@ -32,12 +32,21 @@ def members_role_update(membership_id):
     try:
         if not form.validate_on_submit():
             raise ServiceError("Choose a role.", field="role")
+        asks_confirmation = _changes_ownership(membership, form.role.data) and form.confirmed.data != "yes"
         orgs.change_role(current_org, membership, form.role.data, current_actor(), current_membership.role)
     except ServiceError as error:
         db.session.rollback()
         return _row_or_page(membership_id, status=422, error=error.message)
+    if asks_confirmation:
+        # Allowed (the service said so, refusals come first), but granting or removing ownership is
+        # done only once confirmed: nothing of this attempt is kept.
+        new_role = membership.role
+        db.session.rollback()
+        if wants_region():  # app.js confirms in its dialog before it posts; this one skipped it
+            return _row_or_page(membership_id, status=422, error="Confirm the change of ownership first.")
+        return render_page("members/role_confirm.html", form=form, membership=membership, new_role=new_role)
     db.session.commit()
-    if is_htmx():
+    if wants_region():
         return _render_row(membership_id, saved=True)
     flash(f"{membership.user.name} is now {Role(membership.role).value}.", "success")
     return redirect(_list_url(), 303)
@@ -55,13 +64,18 @@ def members_remove(membership_id):
             orgs.remove_member(current_org, membership, current_actor(), current_membership.role)
         except ServiceError as error:
             db.session.rollback()
-            if is_htmx():
+            if wants_region():
                 return _render_row(membership_id, status=422, error=error.message)
             form.form_errors.append(error.message)
             return render_page("members/remove.html", status=422, form=form, membership=membership)
         db.session.commit()
-        if is_htmx():
-            return "", 200  # htmx swaps the row out for nothing
+        if wants_region():
+            # The row goes (swapped for nothing), the count follows out of band, a toast says so.
+            # A boosted post from the confirmation page gets the redirect below, like a browser.
+            search = request.values.get("q", "")
+            page = orgs.members_page(current_org.id, search, _page_number())
+            response = make_response(render_region(LIST_TEMPLATE, "member_total", page=page, q=search, oob=True))
+            return toast(response, f"{name} was removed from {current_org.name}.")
         flash(f"{name} was removed from {current_org.name}.", "success")
         return redirect(_list_url(), 303)
     return render_page("members/remove.html", form=form, membership=membership,
@@ -115,8 +129,13 @@ def _render_row(membership_id, status=200, error=None, saved=False):
     return member_row(membership, row), status
 
 
+def _changes_ownership(membership, new_role):
+    """Granting or taking away ownership: the change that asks for confirmation first."""
+    return new_role != Role(membership.role).value and Role.owner.value in (new_role, Role(membership.role).value)
+
+
 def _row_or_page(membership_id, status, error):
-    if is_htmx():
+    if wants_region():
         return _render_row(membership_id, status=status, error=error)
     flash(error, "error")
     membership = Membership.get_for_org_or_404(current_org.id, membership_id)

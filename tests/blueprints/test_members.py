@@ -1,5 +1,6 @@
 """The members page: search, inline role change (htmx row swap and plain form), removal with
 confirmation, the ownership rules, and other orgs' ids."""
+import json
 import re
 
 import pytest
@@ -118,7 +119,7 @@ def test_owners_demote_owners_but_admins_cannot(client, login, make, team):
     second_owner = make.member(org, Role.owner, user_=make.user(name="Sam Second", password=None))
     login(second_owner)
     oid, sid = membership_of(org, owner).id, membership_of(org, second_owner).id
-    assert client.post(url(org, f"/{oid}/role"), data={"role": "admin"}).status_code == 303
+    assert client.post(url(org, f"/{oid}/role"), data={"role": "admin", "confirmed": "yes"}).status_code == 303
     assert membership_of(org, owner).role == Role.admin
     login(owner)  # an admin now: ownership is out of reach
     response = client.post(url(org, f"/{sid}/role"), data={"role": "member"})
@@ -133,9 +134,9 @@ def test_last_owner_rule_message_on_page_and_in_row(client, login, make):
     login(helper)
     hid, oid = membership_of(org, helper).id, membership_of(org, owner).id
     # helper demotes owner: fine; now helper is the last owner.
-    assert client.post(url(org, f"/{oid}/role"), data={"role": "owner"}).status_code == 303
+    assert client.post(url(org, f"/{oid}/role"), data={"role": "owner", "confirmed": "yes"}).status_code == 303
     login(owner)
-    assert client.post(url(org, f"/{hid}/role"), data={"role": "admin"}).status_code == 303
+    assert client.post(url(org, f"/{hid}/role"), data={"role": "admin", "confirmed": "yes"}).status_code == 303
     # owner is last; helper (now admin) cannot be made... owner tries to demote self? Not offered in
     # the UI, so post it directly: the row comes back with the reason.
     response = client.post(url(org, f"/{oid}/role"), data={"role": "admin"},
@@ -202,10 +203,42 @@ def test_remove_htmx_returns_empty_row_and_list_has_hx_confirm(client, login, te
     login(owner)
     mid = membership_of(org, member).id
     html = client.get(url(org)).get_data(as_text=True)
-    assert re.search(rf'hx-post="[^"]*/members/{mid}/remove"[^>]*hx-confirm="Remove Mia Member from Acme\?', html)
+    assert re.search(rf'hx-post="[^"]*/members/{mid}/remove"[^>]*hx-confirm="Mia Member loses access to Acme at once', html)
     response = client.post(url(org, f"/{mid}/remove"), headers={**HTMX, "HX-Target": f"member_{mid}"})
-    assert response.status_code == 200 and response.get_data(as_text=True) == ""
+    # The row is swapped for nothing; the count follows out of band and a toast says what happened.
+    assert response.status_code == 200 and 'id="member_total" hx-swap-oob="true"' in response.text
+    assert "3 members" in response.text and "member_" + str(mid) not in response.text
+    assert json.loads(response.headers["HX-Trigger"])["toast"]["message"] == "Mia Member was removed from Acme."
     assert membership_of(org, member) is None
+
+
+def test_remove_from_the_confirmation_page_with_htmx_boost_redirects_to_the_list(client, login, team):
+    """Issue 16 item 3: the boosted form on the confirmation page got an empty 200, a blank page."""
+    org, owner, admin, member, viewer = team
+    login(owner)
+    mid = membership_of(org, member).id
+    response = client.post(url(org, f"/{mid}/remove"), headers={**HTMX, "HX-Boosted": "true"})
+    assert response.status_code == 303 and response.headers["Location"].endswith(url(org))
+    assert membership_of(org, member) is None
+
+
+def test_granting_or_removing_ownership_asks_first(client, login, team):
+    """Without JavaScript the post shows what ownership means and changes nothing until confirmed."""
+    org, owner, admin, member, viewer = team
+    login(owner)
+    mid = membership_of(org, member).id
+    asked = client.post(url(org, f"/{mid}/role"), data={"role": "owner"})
+    assert asked.status_code == 200 and "Make Mia Member an owner?" in asked.text
+    assert 'name="confirmed" value="yes"' in asked.text and 'id="confirm_role_change"' in asked.text
+    assert membership_of(org, member).role == Role.member
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "member.role_changed")) is None
+    # An htmx post that skipped the dialog changes nothing either.
+    skipped = client.post(url(org, f"/{mid}/role"), data={"role": "owner"}, headers={**HTMX, "HX-Target": f"member_{mid}"})
+    assert skipped.status_code == 422 and "Confirm the change of ownership first." in skipped.text
+    confirmed = client.post(url(org, f"/{mid}/role"), data={"role": "owner", "confirmed": "yes"})
+    assert confirmed.status_code == 303 and membership_of(org, member).role == Role.owner
+    taken_back = client.post(url(org, f"/{mid}/role"), data={"role": "admin"})
+    assert "Remove Mia Member’s ownership?" in taken_back.text and membership_of(org, member).role == Role.owner
 
 
 def test_admin_cannot_remove_an_owner(client, login, team):
