@@ -10,9 +10,10 @@ from blueprints.scim import routes  # noqa: E402,F401
 
 def init_app(app):
     from app import register_error_renderer
-    from blueprints.scim import api
+    from blueprints.scim import api, docs
     from extensions import csrf
 
     csrf.exempt(api.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(docs.bp)
     register_error_renderer(app, "/scim/", api.render_scim_error)

@@ -2,9 +2,11 @@
 URL or body. Routes load (org-scoped: another org's id is 404), act through services.scim, and
 commit once; every request is written to the org's SCIM request log afterwards."""
 import json
+import math
 import time
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, request, url_for
+from sqlalchemy.exc import IntegrityError
 from flask import Response
 
 from extensions import db, limiter
@@ -21,6 +23,9 @@ bp = Blueprint("scim_api", __name__, url_prefix="/scim/v2")
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 MAX_BODY_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 16
+# The largest startIndex accepted: beyond any real directory, and far inside PostgreSQL's bigint OFFSET.
+MAX_START_INDEX = 2**31 - 1
 
 
 def base_url():
@@ -82,6 +87,37 @@ def scim_error(error):
     return error_response(error)
 
 
+@bp.errorhandler(IntegrityError)
+def concurrent_write(error):
+    """Two requests raced for one userName, email or displayName: the database's unique index let one
+    through, and every other one is 409 uniqueness (RFC 7644 section 3.3), never a 500."""
+    db.session.rollback()
+    return scim_error(conflict_error(error))
+
+
+# Unique indexes (extensions.NAMING_CONVENTION names) and what a client sent that clashed.
+UNIQUE_CLASHES = (
+    ("uq_scim_users_org_id", "A user with this userName already exists in this organization."),
+    ("user_name_lower", "A user with this userName already exists in this organization."),
+    ("uq_scim_groups_org_id", "A group with this displayName already exists in this organization."),
+    ("display_name_lower", "A group with this displayName already exists in this organization."),
+    ("uq_scim_users_membership_id", "This email address is already provisioned in this organization under another userName."),
+    ("scim_users.membership_id", "This email address is already provisioned in this organization under another userName."),
+    ("uq_users_email", "This email address is already provisioned in this organization under another userName."),
+    ("users.email", "This email address is already provisioned in this organization under another userName."),
+    ("uq_memberships_org_id", "This email address is already provisioned in this organization under another userName."),
+    ("memberships.org_id", "This email address is already provisioned in this organization under another userName."),
+)
+
+
+def conflict_error(error):
+    text = str(error.orig)
+    for marker, detail in UNIQUE_CLASHES:
+        if marker in text:
+            return ScimError(409, detail, "uniqueness")
+    return ScimError(409, "Another request changed the same resource at the same moment. Read it again and retry.")
+
+
 @bp.after_request
 def record_request(response):
     """The request log an IT admin reads on the settings page: method, path, status, what changed."""
@@ -110,7 +146,23 @@ def render_scim_error(status, description):
     }
     error = ScimError(status, description if status in (400, 413) and description else details.get(status, description or "Error"))
     g.scim_summary = error.detail
-    return error_response(error)
+    response = error_response(error)
+    if status == 429:
+        response.headers["Retry-After"] = retry_after_header()
+    return response
+
+
+def retry_after_header():
+    """Retry-After for a refused request: the seconds until the token's window frees a slot, rounded up
+    (RFC 9110 section 10.2.3), so a client that waits exactly that long is let in.
+
+    Flask-Limiter rewrites this header after the response is built: it keeps the later of its own
+    reset and now + ours, then truncates the difference to whole seconds (flask_limiter _extension.py,
+    __inject_headers), which takes one second off a value given whole. Hence the + 1 below: the client
+    receives the rounded-up wait, not the app-wide 60 s default that gave 59 under a per-second limit."""
+    limit = limiter.current_limit
+    wait = math.ceil(limit.window[0] - time.time()) if limit is not None else 1
+    return str(max(wait, 1) + 1)
 
 
 def actor():
@@ -126,9 +178,33 @@ def read_json():
     if not raw:
         raise invalid_syntax("The request needs a JSON body.")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
+    except RecursionError:
+        raise invalid_syntax(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid_syntax(f"The request body is not valid JSON: {exc}") from None
+    check_json_shape(body)
+    return body
+
+
+def check_json_shape(body):
+    """Refuse what no SCIM resource holds before anything walks it: nesting deeper than MAX_JSON_DEPTH
+    (a SCIM body is at most five levels deep) and NUL characters, which PostgreSQL cannot store in
+    text and which forge log lines."""
+    pending = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise invalid_syntax(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise invalid_value("An attribute name contains a NUL character (\\u0000).")
+                pending.append((item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and "\x00" in value:
+            raise invalid_value("A value contains a NUL character (\\u0000), which is not allowed.")
 
 
 def _int_param(name, default, source=None):
@@ -146,6 +222,8 @@ def list_parameters(source=None):
     """startIndex, count, filter, attributes, excludedAttributes (RFC 7644 section 3.4.2)."""
     source = request.args if source is None else source
     start_index = max(_int_param("startIndex", 1, source), 1)
+    if start_index > MAX_START_INDEX:
+        raise invalid_value(f"'startIndex' must be at most {MAX_START_INDEX}.")
     # count is capped at the advertised maximum; a negative count is read as 0 (section 3.4.2.4).
     count = min(max(_int_param("count", DEFAULT_COUNT, source), 0), MAX_RESULTS)
     text = source.get("filter")
@@ -154,7 +232,11 @@ def list_parameters(source=None):
 
     def joined(name):
         value = source.get(name)
-        return ",".join(value) if isinstance(value, list) else value
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return ",".join(value)
+        if value is not None and not isinstance(value, str):
+            raise invalid_value(f"'{name}' must be a string or a list of strings.")
+        return value
 
     return start_index, count, text, joined("attributes"), joined("excludedAttributes")
 
@@ -197,7 +279,8 @@ def not_modified(row):
 @public_page
 def service_provider_config_read():
     """What this service provider supports."""
-    docs = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/app/settings/scim"
+    # Public documentation (no sign-in), so an IdP's admin can read it before they have an account.
+    docs = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("scim_docs.scim_docs")
     return scim_response(service_provider_config(base_url(), MAX_RESULTS, docs))
 
 

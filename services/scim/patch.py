@@ -85,7 +85,7 @@ class Patcher:
             if lowered == "id":
                 # Okta repeats the id in a path-less replace on Groups; only a change is refused.
                 if str(item) != self.resource_id:
-                    raise mutability("'id' cannot be changed.")
+                    raise mutability("'id' is assigned by Orgkit and cannot be changed.")
                 continue
             if lowered == "meta":
                 continue
@@ -114,6 +114,14 @@ class Patcher:
         if rest.lower() == "externalid" and container is self.resource:
             self._set_simple(self.resource, "externalId", op, value)
             return
+        if container is self.resource and rest.lower() == "id":
+            # id is assigned by the service provider (RFC 7643 section 3.1): a change is a mutability
+            # error; repeating the current id, as Okta does, changes nothing.
+            if op == "remove" or str(value) != self.resource_id:
+                raise mutability("'id' is assigned by Orgkit and cannot be changed.")
+            return
+        if container is self.resource and (rest.lower() == "meta" or rest.lower().startswith("meta.")):
+            return  # meta is readOnly (RFC 7643 section 3.1): ignored like any readOnly attribute
         try:
             node = Path(rest).ast
         except SCIMException as exc:
@@ -125,7 +133,9 @@ class Patcher:
         if attr is None:
             raise invalid_path(f"'{attr_path.attr}' is not an attribute of a {self.kind.name}.")
         if attr.mutability == "readOnly":
-            raise mutability(f"'{attr.name}' is read-only.")
+            # A client's values for readOnly attributes are ignored (RFC 7644 sections 3.5.1 and 3.5.2,
+            # RFC 7643 section 2.2), so an IdP that echoes groups or manager.displayName is not refused.
+            return
         if op == "remove" and attr.required and not isinstance(node, ValuePath) and not attr_path.sub_attr:
             # RFC 7644 section 3.5.2.2: removing a required attribute is refused.
             raise mutability(f"'{attr.name}' is required and cannot be removed.")
@@ -149,7 +159,7 @@ class Patcher:
             if found is None:
                 raise invalid_path(f"'{sub}' is not a sub-attribute of {attr.name}.")
             if found.mutability == "readOnly":
-                raise mutability(f"'{attr.name}.{found.name}' is read-only.")
+                return  # ignored, as above
             self._apply_sub(container, attr, found.name, op, value)
             return
         if attr.multi:

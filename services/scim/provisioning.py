@@ -97,11 +97,19 @@ def _display_name(data):
     return (data.get("displayName") or name.get("formatted") or parts or data.get("userName") or "").strip()[:120]
 
 
+def check_length(model, column, value, where):
+    """Each attribute is checked against the column that stores it: too long is 400 invalidValue
+    naming the attribute (never a 500 from the database, which PostgreSQL would give)."""
+    limit = model.__table__.c[column].type.length
+    if isinstance(value, str) and limit is not None and len(value) > limit:
+        raise invalid_value(f"'{where}' is longer than {limit} characters.")
+    return value
+
+
 def _check_user_name(org_id, user_name, scim_user=None):
     if not isinstance(user_name, str) or not user_name.strip():
         raise invalid_value("'userName' is required.")
-    if len(user_name) > 254:
-        raise invalid_value("'userName' is longer than 254 characters.")
+    check_length(ScimUser, "user_name", user_name.strip(), "userName")
     clash = db.session.scalar(
         select(ScimUser.id).where(ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.strip().lower())
     )
@@ -111,31 +119,32 @@ def _check_user_name(org_id, user_name, scim_user=None):
 
 def _write_user(scim_user, data):
     """Set every stored attribute from a canonical representation (replace semantics)."""
+    def store(column, value, where):
+        setattr(scim_user, column, check_length(ScimUser, column, value, where))
+
     for attr in USER_ATTRIBUTES:
         if attr.column and attr.name != "active":
             value = data.get(attr.name)
-            if value is not None and len(value) > 1024:
-                raise invalid_value(f"'{attr.name}' is too long.")
-            setattr(scim_user, attr.column, value.strip() if attr.name == "userName" else value)
+            store(attr.column, value.strip() if attr.name == "userName" else value, attr.name)
     scim_user.user_name_lower = scim_user.user_name.lower()
-    scim_user.external_id = data.get("externalId")
+    store("external_id", data.get("externalId"), "externalId")
     name = data.get("name") or {}
     for sub in NAME_SUB:
-        setattr(scim_user, sub.column, name.get(sub.name))
+        store(sub.column, name.get(sub.name), f"name.{sub.name}")
     enterprise = data.get(ENTERPRISE_SCHEMA) or {}
     for attr in ENTERPRISE_ATTRIBUTES:
         if attr.column:
-            setattr(scim_user, attr.column, enterprise.get(attr.name))
+            store(attr.column, enterprise.get(attr.name), f"{ENTERPRISE_SCHEMA}:{attr.name}")
     manager = enterprise.get("manager") or {}
-    scim_user.manager_value = manager.get("value")
+    store("manager_value", manager.get("value"), f"{ENTERPRISE_SCHEMA}:manager.value")
     values = []
     for attribute in VALUE_TABLE_ATTRIBUTES:
         for position, item in enumerate(data.get(attribute) or []):
             value = item.get("value")
             if not isinstance(value, str) or not value:
                 raise invalid_value(f"Each item of '{attribute}' needs a 'value'.")
-            if len(value) > 1024:
-                raise invalid_value(f"An item of '{attribute}' is too long.")
+            for sub, column in (("value", "value"), ("type", "type"), ("display", "display")):
+                check_length(ScimUserValue, column, item.get(sub), f"{attribute}.{sub}")
             values.append(ScimUserValue(
                 org_id=scim_user.org_id, attribute=attribute, position=position, value=value,
                 value_lower=value.lower(), type=item.get("type"), is_primary=item.get("primary"),
@@ -270,17 +279,13 @@ def _sync_account_name(scim_user, account):
         account.name = name[:120]
 
 
-def _protect_last_owner(org, membership, doing):
-    if membership.role != Role.owner:
-        return
-    owners = db.session.scalar(
-        select(func.count(Membership.id)).where(
-            Membership.org_id == org.id, Membership.role == Role.owner, Membership.deactivated_at.is_(None),
-            Membership.id != membership.id,
-        )
-    )
-    if not owners:
-        raise ScimError(403, f"This user is the organization's last owner and cannot be {doing} by SCIM.")
+def _refuse_owner(membership, doing):
+    """Owners are out of reach of SCIM (docs/security.md, Identity and trust): an IdP token, which an
+    admin can hold, never deactivates, removes or re-roles an owner."""
+    if membership is not None and membership.role == Role.owner:
+        raise ScimError(403, f"This user is an owner of the organization, and owners are out of reach of SCIM: "
+                             f"it cannot be {doing} by provisioning. An owner can change this person's role in "
+                             f"Orgkit first, then retry.")
 
 
 def _set_active(org, scim_user, active, actor):
@@ -290,7 +295,7 @@ def _set_active(org, scim_user, active, actor):
     membership = db.session.get(Membership, scim_user.membership_id)
     account = db.session.get(User, scim_user.user_id)
     if not active:
-        _protect_last_owner(org, membership, "deactivated")
+        _refuse_owner(membership, "deactivated")
     scim_user.active = active
     _bump(scim_user)
     if active:
@@ -316,7 +321,7 @@ def delete_user(org, scim_user, actor):
     """DELETE /Users/{id}: the membership is removed; the account stays (it may belong to other orgs)."""
     membership = db.session.get(Membership, scim_user.membership_id)
     account = db.session.get(User, scim_user.user_id)
-    _protect_last_owner(org, membership, "removed")
+    _refuse_owner(membership, "removed")
     payload = _user_payload(scim_user, account)
     user_name = scim_user.user_name
     emit(org, "scim.user.deleted", actor, [scim_user_target(scim_user), user_target(account)], payload)
@@ -336,8 +341,7 @@ def delete_user(org, scim_user, actor):
 def _check_display_name(org_id, display_name, group=None):
     if not isinstance(display_name, str) or not display_name.strip():
         raise invalid_value("'displayName' is required.")
-    if len(display_name) > 254:
-        raise invalid_value("'displayName' is longer than 254 characters.")
+    check_length(ScimGroup, "display_name", display_name.strip(), "displayName")
     clash = db.session.scalar(
         select(ScimGroup.id).where(ScimGroup.org_id == org_id, ScimGroup.display_name_lower == display_name.strip().lower())
     )
@@ -345,12 +349,15 @@ def _check_display_name(org_id, display_name, group=None):
         raise ScimError(409, f"A group named {display_name!r} already exists in this organization.", "uniqueness")
 
 
-def _member_ids(org_id, values):
-    """SCIM user ids of this org named by a members list; any other id is refused (400)."""
+def _member_ids(org_id, values, unknown_ok=False):
+    """SCIM user ids of this org named by a members list; any other id is refused (400), or skipped
+    when unknown_ok (removing a member that no longer exists)."""
     wanted = {}
     for item in values:
         parsed = parse_uuid(item.get("value")) if isinstance(item, dict) else None
         if parsed is None:
+            if unknown_ok:
+                continue
             raise invalid_value(f"Member {item.get('value') if isinstance(item, dict) else item!r} is not a User id.")
         wanted[parsed] = item.get("value")
     if not wanted:
@@ -359,7 +366,7 @@ def _member_ids(org_id, values):
         select(ScimUser.id).where(ScimUser.org_id == org_id, ScimUser.id.in_(list(wanted)))
     ).all())
     missing = [raw for uid, raw in wanted.items() if uid not in found]
-    if missing:
+    if missing and not unknown_ok:
         # Other orgs' ids are unknown here, exactly like ids that never existed.
         raise invalid_value(f"Member {missing[0]!r} is not a User of this organization.")
     return found
@@ -404,7 +411,7 @@ def _remove_members_matching(group, value_filter):
 def _write_group(group, data):
     group.display_name = data["displayName"].strip()
     group.display_name_lower = group.display_name.lower()
-    group.external_id = data.get("externalId")
+    group.external_id = check_length(ScimGroup, "external_id", data.get("externalId"), "externalId")
 
 
 def _group_payload(group):
@@ -491,7 +498,9 @@ def patch_group(org, group, body, actor):
             if operation.values is None:
                 removed |= _remove_members(group, _current_members(group))  # remove "members": all of them
             else:
-                removed |= _remove_members(group, _member_ids(org.id, operation.values))
+                # Entra removes a member after deleting the user, so the id may be gone: removing
+                # what is not there is a no-op, and the rest of the PATCH still applies.
+                removed |= _remove_members(group, _member_ids(org.id, operation.values, unknown_ok=True))
         elif operation.op == "replace":
             ids = _member_ids(org.id, operation.values)
             removed |= _remove_members(group, _current_members(group) - ids)

@@ -22,6 +22,9 @@ class Attr:
     sub: tuple = field(default_factory=tuple)
     reference_types: tuple = ()
     column: str | None = None      # ScimUser / ScimGroup column for singular attributes
+    # False: accepted from clients and ignored, but neither published in /Schemas nor returned, so
+    # discovery says exactly what a resource holds.
+    published: bool = True
 
     def sub_attr(self, name):
         lowered = name.lower()
@@ -97,6 +100,9 @@ ENTERPRISE_ATTRIBUTES = (
     Attr("manager", "complex", sub=(
         Attr("value", column="manager_value", description="The id of the SCIM resource representing the manager."),
         Attr("$ref", "reference", reference_types=("User",), description="The URI of the manager."),
+        # readOnly (RFC 7643 section 4.3): a client's value is ignored; Orgkit does not look it up.
+        Attr("displayName", mutability="readOnly", returned="never",
+             description="The manager's displayName: ignored when sent, not returned."),
     ), description="The user's manager."),
 )
 
@@ -106,8 +112,9 @@ GROUP_ATTRIBUTES = (
     Attr("members", "complex", multi=True, sub=(
         Attr("value", mutability="immutable", description="The id of a member User."),
         Attr("$ref", "reference", mutability="immutable", reference_types=("User",), description="The URI of the member."),
-        Attr("display", mutability="readOnly", description="The member's displayName (accepted, not stored)."),
-        Attr("type", mutability="readOnly", description="'User': Orgkit groups hold users only."),
+        # IdPs send these with members; Orgkit keeps only the id, so they are ignored and not published.
+        Attr("display", mutability="readOnly", published=False),
+        Attr("type", mutability="readOnly", published=False),
     ), description="The members of the group (users)."),
 )
 
@@ -274,7 +281,7 @@ def _attr_document(attr):
     if attr.type == "reference":
         doc["referenceTypes"] = list(attr.reference_types or ("external",))
     if attr.sub:
-        doc["subAttributes"] = [_attr_document(sub) for sub in attr.sub]
+        doc["subAttributes"] = [_attr_document(sub) for sub in attr.sub if sub.published]
     return doc
 
 

@@ -28,7 +28,7 @@ def test_scim2_tester_checks_pass(live_scim):
     assert len(results) > 20
     failures = [(r.title, r.resource_type, r.status.name, r.reason) for r in results
                 if r.status not in PASSING and r.title not in NOT_APPLICABLE]
-    assert failures == []
+    assert failures == [], "\n".join(map(str, failures))
     # The only check skipped: searching several resource types at once (POST /.search), answered
     # 501, which RFC 7644 section 3.4.3 allows.
     skipped = {r.title for r in results if r.status == Status.SKIPPED}
