@@ -24,6 +24,7 @@ from services.events import Actor, emit, target
 TOKEN_PREFIX = "oksetup_"
 MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 30, 7
 SCOPE_LABELS = {"sso": "Single sign-on", "scim": "SCIM provisioning", "domains": "Domain verification"}
+SCOPE_NAMES = {"sso": "single sign-on", "scim": "SCIM provisioning", "domains": "domain verification"}  # mid-sentence
 CODE_DIGITS = 8
 CODE_TTL = timedelta(minutes=15)
 CODE_RESEND_AFTER = timedelta(seconds=60)
@@ -162,7 +163,7 @@ def out_of_scope(link, scope):
     """A sentence when the link does not include scope, else None."""
     if scope in link.scopes:
         return None
-    return (f"This setup link does not include {SCOPE_LABELS[scope].lower()}. Ask an owner of the workspace "
+    return (f"This setup link does not include {SCOPE_NAMES[scope]}. Ask an owner of the workspace "
             f"for a link that does.")
 
 
@@ -240,7 +241,7 @@ def can_finish(link):
 def finish(org, link, actor):
     """The IT admin is done: the link closes and the owners are told what was set up."""
     if not can_finish(link):
-        missing = [SCOPE_LABELS[s].lower() for s in link.scopes if s not in link.done]
+        missing = [SCOPE_NAMES[s] for s in link.scopes if s not in link.done]
         raise ServiceError("Finish " + " and ".join(missing) + " first.")
     if link.completed_at is None:
         link.completed_at = utcnow()

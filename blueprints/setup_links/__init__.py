@@ -7,4 +7,4 @@ from tenancy import attach_org_pages
 # for the IT admin (/setup/..., public: the link, not an account, is the credential).
 bp = attach_org_pages(Blueprint("setup_links", __name__))
 
-from blueprints.setup_links import public, routes  # noqa: E402,F401
+from blueprints.setup_links import parts, public, routes  # noqa: E402,F401

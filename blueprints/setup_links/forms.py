@@ -1,10 +1,12 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, RadioField, SelectMultipleField, StringField, widgets
+from wtforms import EmailField, HiddenField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from services.setup_links import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS, SCOPE_LABELS
 from services.setup_guides import GUIDES
+
+ROLE_CHOICES = [SelectChoice("member", "Member"), SelectChoice("admin", "Admin"), SelectChoice("viewer", "Viewer")]
 
 
 class CheckboxesField(SelectMultipleField):
@@ -34,3 +36,20 @@ class CodeForm(FlaskForm):
 class ProviderForm(FlaskForm):
     provider = RadioField("Your identity provider", choices=[SelectChoice(g.key, g.name) for g in GUIDES],
                           validators=[DataRequired("Choose your identity provider.")])
+
+
+class AttributesForm(FlaskForm):
+    email_attribute = StringField("Email attribute", validators=[Optional(), Length(max=255)],
+                                  description="Empty: email, mail, the Entra ID emailaddress claim, or an email NameID.")
+    groups_attribute = StringField("Groups attribute", validators=[Optional(), Length(max=255)],
+                                   description="Empty: groups, memberOf, or the Entra ID groups claim.")
+    default_role = SelectField("Role of people in no mapped group", choices=ROLE_CHOICES)
+
+
+class RemoveMappingForm(FlaskForm):
+    group_name = HiddenField(validators=[DataRequired()])
+
+
+class GroupMappingForm(FlaskForm):
+    group_name = StringField("IdP group", validators=[DataRequired("Enter the group name or ID."), Length(max=255)])
+    role = SelectField("Gives role", choices=ROLE_CHOICES)

@@ -149,7 +149,7 @@ def setup_code_verify(token):
 
 def home_context(link, org, **extra):
     return dict(link=link, org=org, guide=guide_for(link.provider), guides=GUIDES,
-                scope_labels=setup_links.SCOPE_LABELS, can_finish=setup_links.can_finish(link), **extra)
+                scope_labels=setup_links.SCOPE_LABELS, scope_names=setup_links.SCOPE_NAMES, can_finish=setup_links.can_finish(link), **extra)
 
 
 @bp.route("/setup/l/<link_id>")

@@ -80,6 +80,10 @@ def sso_acs(org_ref):
         db.session.flush()
         db.session.expunge(outcome.user)
     db.session.commit()
+    if outcome.setup_link_id is not None:
+        # A test started through a setup link: its result page is the link's, not the settings'.
+        return redirect(url_for("setup_links.setup_sso_test_result", link_id=outcome.setup_link_id,
+                                login_attempt_id=outcome.attempt.id), 303)
     if outcome.is_test:
         # The admin who started the test sees the outcome on the settings side (a top-level GET, so
         # the SameSite=Lax session cookie comes along).

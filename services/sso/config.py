@@ -262,6 +262,43 @@ def refresh_metadata(org, connection, actor, source="metadata_url"):
         raise
 
 
+def apply_tested_configuration(org, actor, *, entity_id, sso_url, sign_authn_requests, certificates,
+                               metadata_url, email_attribute, groups_attribute, default_role, group_mappings,
+                               change):
+    """Replace the IdP, its certificates, the attribute names, the default role and the group mappings at
+    once, with values a test login has just passed with (a setup link's draft, services/setup_sso.py).
+    One sso.configured event; IdP-initiated login and Require SSO stay as the owners set them."""
+    connection = ensure_connection(org)
+    connection.idp_entity_id, connection.idp_sso_url = entity_id, _clean_url(sso_url, "sso_url", "single sign-on URL")
+    connection.sign_authn_requests = bool(sign_authn_requests)
+    parsed = [parse_certificate(pem) for pem in certificates]
+    wanted = {cert.fingerprint(hashes.SHA256()).hex() for _, cert in parsed}
+    for old in list(connection.certificates):
+        if old.fingerprint_sha256 not in wanted:
+            connection.certificates.remove(old)
+    db.session.flush()
+    for pem, _ in parsed[:MAX_CERTIFICATES]:
+        add_certificate(org, connection, pem)
+    connection.metadata_url = metadata_url
+    if metadata_url:
+        connection.metadata_fetched_at = connection.metadata_checked_at = utcnow()
+        connection.metadata_error = None
+    connection.email_attribute, connection.groups_attribute = email_attribute[:255], groups_attribute[:255]
+    connection.default_role = Role(default_role)
+    connection.group_mappings.clear()
+    db.session.flush()  # the old mappings' rows go before new ones may reuse their group names
+    for position, (group_name, role) in enumerate(group_mappings[:MAX_GROUP_MAPPINGS]):
+        if Role(role) not in MAPPABLE_ROLES:
+            raise ServiceError("Choose admin, member or viewer.", field="role")
+        connection.group_mappings.append(SsoGroupMapping(org_id=org.id, connection_id=connection.id,
+                                                         group_name=group_name, role=Role(role), position=position))
+    connection.last_test_succeeded_at = utcnow()
+    mark_changed(connection)
+    db.session.flush()
+    _emit_configured(org, connection, actor, change)
+    return connection
+
+
 # --- Options and role mapping ---------------------------------------------------------------------
 
 def update_options(org, actor, default_role, allow_idp_initiated, email_attribute="", groups_attribute=""):

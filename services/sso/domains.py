@@ -110,9 +110,10 @@ def txt_records(name):
     return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
 
 
-def check_domain_now(domain):
+def check_domain_now(domain, scheduled=True):
     """One DNS check. Verifies the domain when the TXT record is there; otherwise schedules the next
-    retry (or stops after the last). Returns True when verified."""
+    retry (or stops after the last). Returns True when verified. scheduled=False: a check someone is
+    watching (a setup link's live re-check), which leaves the retry schedule as it was."""
     from models import Organization
     from services.events import SYSTEM
     if domain.verified_at is not None:
@@ -129,6 +130,9 @@ def check_domain_now(domain):
         return True
     if not domain.last_error or not domain.last_error.startswith("DNS lookup failed"):
         domain.last_error = f"No TXT record {expected} found at {domain.domain}."
+    if not scheduled:
+        db.session.flush()
+        return False
     if domain.check_attempts < len(RETRY_MINUTES):
         domain.next_check_at = now + timedelta(minutes=RETRY_MINUTES[domain.check_attempts])
     else:

@@ -36,6 +36,9 @@ from services.sso import config as sso_config
 from services.sso import domains, saml
 
 STATE_PREFIX = "okrs_"
+# The key of a test login started through a setup link (services/setup_sso.py) names the link:
+# okrs_sl.<link id hex>.<random>. The ACS then checks the response against the link's draft IdP.
+SETUP_LINK_MARK = "sl."
 STATE_TTL = timedelta(minutes=15)
 PROTOCOL_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 
@@ -78,6 +81,7 @@ class AcsOutcome:
     is_test: bool = False
     refused: Refused | None = None
     attributes: dict = field(default_factory=dict)
+    setup_link_id: uuid.UUID | None = None  # a test of a setup link's draft: its result goes back there
 
 
 def _hash_key(key):
@@ -104,18 +108,28 @@ def org_and_connection(org_ref):
     return row[0], row[1]
 
 
-def start_login(org, connection, return_path=None, is_test=False):
+def start_login(org, connection, return_path=None, is_test=False, setup_link_id=None):
     """The IdP URL to send the browser to, with a fresh AuthnRequest. Its id and where to go afterwards
     are kept server-side under a one-time key that travels as RelayState (SameSite=Lax: the IdP's POST
-    back arrives without our session cookie)."""
+    back arrives without our session cookie). setup_link_id: a test of that link's draft connection."""
     if connection is None or not connection.is_configured:
         raise ServiceError("Single sign-on is not set up for this workspace yet.")
     key = secrets.token_urlsafe(32)
+    if setup_link_id is not None:
+        key = f"{SETUP_LINK_MARK}{setup_link_id.hex}.{key}"
     url, request_id = saml.authn_request(connection, STATE_PREFIX + key)
     db.session.add(SsoRequestState(org_id=org.id, key_hash=_hash_key(key), request_id=request_id,
                                    return_path=return_path or "", is_test=is_test, expires_at=utcnow() + STATE_TTL))
     db.session.flush()
     return url
+
+
+def setup_link_of(relay_state):
+    """The setup link whose draft a test's RelayState names, or None (any other RelayState)."""
+    marked = STATE_PREFIX + SETUP_LINK_MARK
+    if not (relay_state or "").startswith(marked):
+        return None
+    return parse_uuid(relay_state[len(marked):].split(".", 1)[0])
 
 
 def _consume_state(org, relay_state):
@@ -326,9 +340,16 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
         return AcsOutcome(_log(None, "refused", refused.reason, "sp", ip), refused=refused)
     initiated_by = "idp"
     state = None
+    setup_link_id = setup_link_of(relay_state)
+    if setup_link_id is not None:
+        # Checked against the link's draft, never the saved connection; the state it names is a test's.
+        from services import setup_sso
+        connection = setup_sso.draft_connection_for_test(org, setup_link_id)
     try:
         auth, state, return_path, identity = _validate(org, connection, saml_response, relay_state, oversized)
         initiated_by = "test" if state is not None and state.is_test else ("sp" if state is not None else "idp")
+        if setup_link_id is not None and initiated_by != "test":
+            raise Refused("A setup link's connection is only ever tested, never used to sign in.")
         actor = Actor.for_idp(connection, ip, user_agent)
         if initiated_by == "test":
             # A test login proves the connection; nobody is signed in or provisioned by it.
@@ -338,7 +359,9 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
                 reason += " " + GROUPS_OVERAGE_NOTE.replace("their role was left", "a member's role would be left")
             attempt = _log(org, "succeeded", reason, "test", ip,
                            identity["name_id"], identity["email"], attributes=identity["attributes"])
-            return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"])
+            _record_setup_link_test(org, setup_link_id, attempt)
+            return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"],
+                              setup_link_id=setup_link_id)
         user = provision(org, connection, identity, actor)
         reason = "Signed in. " + GROUPS_OVERAGE_NOTE if identity["groups_unknown"] else "Signed in."
         attempt = _log(org, "succeeded", reason, initiated_by, ip, identity["name_id"], identity["email"], user)
@@ -357,7 +380,17 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
         if connection is not None:
             emit(org, "sso.login_failed", Actor.for_idp(connection, ip, user_agent), [],
                  {"reason": refused.reason, "initiated_by": initiated_by, "email": refused.email})
-        return AcsOutcome(attempt, org=org, refused=refused, is_test=initiated_by == "test")
+        if state is None or not state.is_test:
+            setup_link_id = None  # a RelayState naming a link without a test of ours behind it
+        _record_setup_link_test(org, setup_link_id, attempt)
+        return AcsOutcome(attempt, org=org, refused=refused, is_test=initiated_by == "test",
+                          setup_link_id=setup_link_id)
+
+
+def _record_setup_link_test(org, setup_link_id, attempt):
+    if setup_link_id is not None:
+        from services import setup_sso
+        setup_sso.record_test(org, setup_link_id, attempt)
 
 
 def recent_attempts(org_id, limit=50):

@@ -31,3 +31,16 @@ def open_link(client, path):
 
 def code_in(message):
     return re.search(r"\b(\d{8})\b", message.get_body(("plain",)).get_content()).group(1)
+
+
+@pytest.fixture
+def dns(app, monkeypatch):
+    """A real local DNS server the domain checks ask (SSO_DNS_RESOLVER)."""
+    from tests.sso.servers import DnsServer
+    server = DnsServer().start()
+    monkeypatch.setitem(app.config, "SSO_DNS_RESOLVER", server.address)
+    yield server
+    server.stop()
+
+
+HTMX = {"HX-Request": "true"}
