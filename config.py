@@ -74,6 +74,10 @@ SETTINGS = [
     ("SSO_DNS_RESOLVER", "", "host:port of the DNS server that checks domain verification TXT records; empty uses the system resolver."),
     ("SSO_METADATA_REFRESH_HOURS", "24", "Hours between scheduled fetches of an IdP's metadata URL (its certificate rollovers are picked up); 0 turns the schedule off."),
     ("SSO_LOG_RETENTION_DAYS", "90", "Days the SSO log (login attempts and their refusal reasons) is kept (0 = forever)."),
+    # Two-factor authentication (services/twofactor.py)
+    ("TWO_FACTOR_RATE_LIMIT", "5 per 15 minutes", "Wrong second-factor codes (authenticator or recovery) allowed per account at login and re-authentication; past it, 429 with Retry-After."),
+    ("TWO_FACTOR_REMEMBER_DAYS", "30", "Days \"Remember this device\" skips the second factor in one browser (log out everywhere ends it sooner)."),
+    ("TWO_FACTOR_LOGIN_MINUTES", "10", "Minutes between a correct password and the second factor before the login must start again."),
     # Notifications
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
     # Screens and static files (assets.py)
@@ -153,6 +157,8 @@ class Config:
             setattr(self, name, int(getattr(self, name)))
         self.NOTIFICATION_DIGEST_HOUR = int(self.NOTIFICATION_DIGEST_HOUR)
         self.COMPRESS_RESPONSES = _bool(self.COMPRESS_RESPONSES)
+        self.TWO_FACTOR_REMEMBER_DAYS = _non_negative_int("TWO_FACTOR_REMEMBER_DAYS", self.TWO_FACTOR_REMEMBER_DAYS)
+        self.TWO_FACTOR_LOGIN_MINUTES = _non_negative_int("TWO_FACTOR_LOGIN_MINUTES", self.TWO_FACTOR_LOGIN_MINUTES)
         self.SSO_MAX_RESPONSE_BYTES = int(self.SSO_MAX_RESPONSE_BYTES)
         self.SSO_METADATA_REFRESH_HOURS = _non_negative_int("SSO_METADATA_REFRESH_HOURS", self.SSO_METADATA_REFRESH_HOURS)
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

@@ -4,11 +4,12 @@ from models.audit import AuditEvent
 from models.base import OrgScoped, parse_uuid, utcnow
 from models.mail import OutboundEmail
 from models.notifications import Notification, NotificationDigestItem, NotificationPreference
-from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role
+from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role, TwoFactorRequirement
 from models.setup_links import SetupLink
 from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.sso import (SsoAssertionReplay, SsoCertificate, SsoConnection, SsoDomain, SsoGroupMapping,
                         SsoIdentity, SsoLoginAttempt, SsoRequestState)
+from models.twofactor import Passkey, RecoveryCode, RememberedDevice, TotpFactor
 from models.users import User, normalise_email
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -19,6 +20,7 @@ __all__ = [
     "SetupLink",
     "SsoAssertionReplay", "SsoCertificate", "SsoConnection", "SsoDomain", "SsoGroupMapping", "SsoIdentity",
     "SsoLoginAttempt", "SsoRequestState",
+    "Passkey", "RecoveryCode", "RememberedDevice", "TotpFactor", "TwoFactorRequirement",
     "User", "normalise_email", "parse_uuid", "utcnow",
     "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookMessage",
 ]

@@ -14,6 +14,13 @@ class OrgStatus(str, enum.Enum):
     suspended = "suspended"  # read-only: every change is refused, a banner says why
 
 
+class TwoFactorRequirement(str, enum.Enum):
+    """Who must have a second factor to open an org's pages after a password login (SSO is exempt)."""
+    off = "off"
+    admins = "admins"      # owners and admins
+    everyone = "everyone"
+
+
 class Role(str, enum.Enum):
     owner = "owner"
     admin = "admin"
@@ -28,6 +35,10 @@ class Organization(UUIDPrimaryKey, CreatedAt, db.Model):
     slug: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
     status: Mapped[OrgStatus] = mapped_column(
         Enum(OrgStatus, native_enum=False, length=20), nullable=False, default=OrgStatus.active
+    )
+    two_factor_required: Mapped[TwoFactorRequirement] = mapped_column(
+        Enum(TwoFactorRequirement, native_enum=False, length=20), nullable=False,
+        default=TwoFactorRequirement.off, server_default=TwoFactorRequirement.off.value,
     )
 
     @property

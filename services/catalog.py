@@ -33,6 +33,9 @@ EVENT_TYPES = [
     EventType("org.updated", "A workspace's name or settings changed.",
               {"org": _ORG, "changes": {"name": ["Acme", "Acme Inc"]}}, recipients=("admins",)),
     EventType("org.deleted", "A workspace was deleted.", {"org": _ORG}, recipients=("admins",)),
+    EventType("org.two_factor_requirement_changed", "Who must use two-factor authentication in the workspace changed.",
+              {"requirement": "admins", "previous_requirement": "off", "members_without_two_factor": 2},
+              recipients=("admins",), critical=True),
     # Members
     EventType("member.added", "Someone joined the workspace.",
               {"user": _USER, "role": "member"}, recipients=("target_user", "admins")),
@@ -59,6 +62,17 @@ EVENT_TYPES = [
               recipients=("target_user",), critical=True, webhook=False),
     EventType("user.sessions_revoked", "All your sessions were signed out.", {"user": _USER},
               recipients=("target_user",), critical=True, webhook=False),
+    # Two-factor authentication (services/twofactor.py): security notices about one's own account.
+    EventType("user.second_factor_added", "A second factor (authenticator app or passkey) was added to your account.",
+              {"user": _USER, "factor": {"type": "passkey", "name": "Work laptop"}},
+              recipients=("target_user",), critical=True, webhook=False),
+    EventType("user.second_factor_removed", "A second factor (authenticator app or passkey) was removed from your account.",
+              {"user": _USER, "factor": {"type": "totp", "name": "Authenticator app"}},
+              recipients=("target_user",), critical=True, webhook=False),
+    EventType("user.recovery_code_used", "A recovery code was used to log in to your account.",
+              {"user": _USER, "codes_left": 9}, recipients=("target_user",), critical=True, webhook=False),
+    EventType("user.recovery_codes_regenerated", "New recovery codes were made for your account; the old ones stopped working.",
+              {"user": _USER}, recipients=("target_user",), critical=True, webhook=False),
     # Accounts: a user's own account, outside any org (audit only: nobody else is told).
     EventType("user.signed_up", "Someone created an account by signing up.", {"user": _USER},
               recipients=(), webhook=False),
