@@ -32,6 +32,8 @@ BLUEPRINT_MODULES = [
     "blueprints.sso",
     "blueprints.api_keys",
     "blueprints.setup_links",
+    "blueprints.twofactor",
+    "blueprints.twofactor.org_settings",
 ]
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -31,6 +31,7 @@ ORG_NAV = [
     ("Settings", [
         NavItem("orgs.org_settings", "General", "org.read", also=("orgs.org_settings",)),
         NavItem("sso.sso_settings", "Single sign-on", "sso.manage", also=("sso.",)),
+        NavItem("twofactor_org.org_two_factor_settings", "Two-factor", "org.manage", also=("twofactor_org.",)),
         NavItem("scim.scim_settings", "SCIM provisioning", "scim.manage", also=("scim.",)),
         NavItem("api_keys.api_keys_list", "API keys", "api_keys.manage", also=("api_keys.",)),
         NavItem("setup_links.setup_links_list", "Setup links", "trust.manage", also=("setup_links.",)),

@@ -73,6 +73,17 @@ def _load_org_and_membership():
         target = url_for("sso.sso_login", org_ref=membership.org.id, next=request.full_path.rstrip("?"))
         response = redirect(target)
         return htmx.redirect_client(response, target) if htmx.is_htmx() else response
+    from services.twofactor import page_access_needs_two_factor
+    signed_in_by_sso = f"{membership.org.id}:{current_user.id}" in session.get("sso_org_ids", ())
+    if page_access_needs_two_factor(current_user, membership, signed_in_by_sso):
+        # The org requires two-factor of this role and the account has none: set it up first.
+        import htmx
+        from flask import flash
+        flash(f"{membership.org.name} requires two-factor authentication. Add an authenticator app or a "
+              "passkey to continue to it.", "warning")
+        target = url_for("twofactor.account_two_factor")
+        response = redirect(target)
+        return htmx.redirect_client(response, target) if htmx.is_htmx() else response
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
     # writes nothing to the database.
     session["last_org_slug"] = membership.org.slug

@@ -11,12 +11,13 @@ from blueprints.auth.forms import (ChangePasswordForm, FinishSignupForm, ForgotP
                                    ProfileForm, ResetPasswordForm, RevokeSessionsForm, SignupForm)
 from blueprints.auth.ratelimits import failed_attempt, limit_by_account, limit_by_ip, limit_by_user
 from blueprints.formtools import apply_service_error, safe_next_url
+from blueprints.twofactor.login import continue_login
 from extensions import db, jobs
 from jobs import email as email_jobs
 from htmx import render_page
 from models import Membership, User
 from request_context import client_ip, current_actor
-from services import ServiceError, accounts
+from services import ServiceError, accounts, twofactor
 from services.sso import enforcement as sso_enforcement
 from tenancy import public_page, user_page
 
@@ -107,10 +108,8 @@ def login():
                 # Require SSO (services/sso/enforcement.py); owners have the break-glass login.
                 form.form_errors.append(sso_refusal)
             else:
-                accounts.record_login(user)
-                db.session.commit()
-                login_user(user, remember=form.remember.data)
-                return redirect(safe_next_url(request.args.get("next")) or url_for("workspaces.workspaces_list"), 303)
+                # The second factor, when the account has one (blueprints/twofactor/login.py).
+                return continue_login(user, remember=form.remember.data, next_url=request.args.get("next"))
         else:
             # The same message whether or not the account exists.
             form.form_errors.append("That email and password don't match an account.")
@@ -255,4 +254,5 @@ def _render_account(profile_form=None, password_form=None, status=200):
         password_form=password_form or ChangePasswordForm(formdata=None),
         revoke_form=RevokeSessionsForm(formdata=None),
         workspace_count=workspace_count,
+        two_factor_on=twofactor.has_two_factor(user.id),
     )

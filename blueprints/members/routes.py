@@ -10,7 +10,7 @@ from htmx import render_page, render_region, toast, wants_region
 from models import Membership, Role
 from permissions import assignable_roles, role_can
 from request_context import current_actor
-from services import ServiceError, orgs
+from services import ServiceError, orgs, twofactor
 from tenancy import current_membership, current_org, requires
 
 LIST_TEMPLATE = "members/list.html"  # its rows come from the member_row macro in members/_row.html
@@ -97,7 +97,7 @@ def _list_url():
     return url_for("members.members_list", **args)
 
 
-def _row_context(row_errors=None, saved_id=None):
+def _row_context(memberships, row_errors=None, saved_id=None):
     """What every row of the table shares, computed once per request (see members/_row.html)."""
     my_role, me_id = current_membership.role, current_user.id
     writable = not current_org.is_suspended and role_can(my_role, "members.manage")
@@ -112,20 +112,22 @@ def _row_context(row_errors=None, saved_id=None):
         "org_name": current_org.name, "members_url": url_for("members.members_list"),
         "csrf_value": generate_csrf(), "q": request.values.get("q", ""), "page_number": _page_number(),
         "row_errors": row_errors or {}, "saved_id": saved_id,
+        # Who has a second factor (services/twofactor.py), in one query for the page.
+        "two_factor_ids": twofactor.users_with_two_factor(m.user_id for m in memberships),
     }
 
 
 def _render_list(status=200, row_errors=None):
     search = request.values.get("q", "")
     page = orgs.members_page(current_org.id, search, _page_number())
-    return render_page(LIST_TEMPLATE, status=status, page=page, q=search, row=_row_context(row_errors))
+    return render_page(LIST_TEMPLATE, status=status, page=page, q=search, row=_row_context(page.rows, row_errors))
 
 
 def _render_row(membership_id, status=200, error=None, saved=False):
     """The one <tr> htmx swaps, rendered by the same macro as the page's rows."""
     membership = Membership.get_for_org_or_404(current_org.id, membership_id)
     member_row = get_template_attribute("members/_row.html", "member_row")
-    row = _row_context({membership.id: error} if error else None, membership.id if saved else None)
+    row = _row_context([membership], {membership.id: error} if error else None, membership.id if saved else None)
     return member_row(membership, row), status
 
 

@@ -8,13 +8,14 @@
 
 org_ref is the org's id: unlike its slug it never changes, so the URLs given to the IdP keep working.
 """
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import current_app, redirect, request, session, url_for
 from flask_login import login_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from blueprints.formtools import apply_service_error, safe_next_url
 from blueprints.sso import bp
 from blueprints.sso.forms import BreakGlassForm, DiscoverForm
+from blueprints.twofactor.login import continue_login
 from extensions import csrf, db, limiter
 from htmx import render_page
 from models import Organization, SsoConnection
@@ -130,10 +131,6 @@ def sso_break_glass():
         except ServiceError as error:
             apply_service_error(form, error)
         else:
-            db.session.commit()
-            session.clear()
-            login_user(user)
-            session[enforcement.SESSION_BREAK_GLASS] = str(user.id)
-            flash("You are logged in with your password (break-glass). This login was recorded.", "info")
-            return redirect(url_for("workspaces.workspaces_list"), 303)
+            # Break-glass skips SSO, never the second factor (blueprints/twofactor/login.py).
+            return continue_login(user, break_glass=True)
     return render_page("sso/break_glass.html", status=422 if form.errors or form.form_errors else 200, form=form)

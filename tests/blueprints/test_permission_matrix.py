@@ -88,6 +88,8 @@ DECLARED = {
     "members.members_remove": "members.manage",
     "audit.audit_events_list": "audit.read",
     "audit.audit_events_export": "audit.read",
+    "twofactor_org.org_two_factor_settings": "org.manage",
+    "twofactor_org.org_two_factor_update": "trust.manage",
 }
 
 
