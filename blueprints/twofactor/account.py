@@ -198,7 +198,13 @@ def _left_phrase(user):
 @bp.route("/app/account/two-factor/passkeys/options", methods=["POST"])
 @user_page
 def account_passkey_options():
-    """WebAuthn options to create a passkey for this account (JSON)."""
+    """WebAuthn options to create a passkey for this account (JSON in: the name it will have). The
+    name is checked first, so a refused name never leaves a credential on the authenticator."""
+    payload = request.get_json(silent=True)
+    try:
+        twofactor.clean_passkey_name(payload.get("name") if isinstance(payload, dict) else None)
+    except ServiceError as error:
+        return _json_error(error)
     options, challenge = twofactor.passkey_registration_options(_user())
     session[REGISTRATION_CHALLENGE] = bytes_to_base64url(challenge)
     return current_app.response_class(options, mimetype="application/json")
@@ -220,11 +226,15 @@ def account_passkey_create():
         passkey = twofactor.register_passkey(_user(), name, credential, challenge, current_actor())
     except ServiceError as error:
         db.session.rollback()
-        return jsonify(error={"code": 422, "message": error.message, "field": error.field}), 422
+        return _json_error(error)
     db.session.commit()
     mark_reauthenticated(_user())
     flash(f"Passkey “{passkey.name}” was added.", "success")
     return jsonify(redirect=url_for("twofactor.account_two_factor"))
+
+
+def _json_error(error):
+    return jsonify(error={"code": 422, "message": error.message, "field": error.field}), 422
 
 
 @bp.route("/app/account/two-factor/passkeys/<passkey_id>/remove", methods=["GET", "POST"])

@@ -88,7 +88,7 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var name = form.querySelector("[name=name]").value;
-      post(form.dataset.optionsUrl, form.dataset.csrf).then(function (options) {
+      post(form.dataset.optionsUrl, form.dataset.csrf, {name: name}).then(function (options) {
         if (options.error) { finish(form, options); return; }
         return navigator.credentials.create({publicKey: creationOptions(options)}).then(function (credential) {
           return post(form.dataset.url, form.dataset.csrf, {name: name, credential: registrationJSON(credential)});

@@ -134,7 +134,11 @@ def test_recovery_codes_need_a_factor_first(client, person):
 
 
 def test_passkey_endpoints_refuse_bad_input_with_clear_json_errors(client, person):
-    options = client.post("/app/account/two-factor/passkeys/options", json={})
+    unnamed = client.post("/app/account/two-factor/passkeys/options", json={"name": " "})
+    assert unnamed.status_code == 422 and "Name this passkey" in unnamed.json["error"]["message"]
+    too_long = client.post("/app/account/two-factor/passkeys/options", json={"name": "x" * 61})
+    assert too_long.status_code == 422 and "at most 60" in too_long.json["error"]["message"]
+    options = client.post("/app/account/two-factor/passkeys/options", json={"name": "Laptop"})
     assert options.status_code == 200 and options.json["authenticatorSelection"]["residentKey"] == "required"
     no_name = client.post("/app/account/two-factor/passkeys", json={"name": "", "credential": {}})
     assert no_name.status_code == 422 and "Name this passkey" in no_name.json["error"]["message"]
@@ -142,7 +146,7 @@ def test_passkey_endpoints_refuse_bad_input_with_clear_json_errors(client, perso
     assert no_credential.status_code == 422 and "sent no passkey" in no_credential.json["error"]["message"]
     expired = client.post("/app/account/two-factor/passkeys", json={"name": "Laptop", "credential": {"id": "x"}})
     assert expired.status_code == 422 and "expired" in expired.json["error"]["message"]  # each challenge works once
-    client.post("/app/account/two-factor/passkeys/options", json={})
+    client.post("/app/account/two-factor/passkeys/options", json={"name": "Laptop"})
     garbage = client.post("/app/account/two-factor/passkeys", json={"name": "Laptop", "credential": {"id": "x"}})
     assert garbage.status_code == 422 and "could not be verified" in garbage.json["error"]["message"]
     not_json = client.post("/app/account/two-factor/passkeys", data="{{{", content_type="application/json")
