@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from extensions import db
 from models.base import CreatedAt, OrgScoped, UTCDateTime, UUIDPrimaryKey
 
-SCOPES = ("sso", "scim", "domains")
+SCOPES = ("domains", "sso", "scim")  # in the order an IT admin best does them
 
 
 class SetupLink(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):

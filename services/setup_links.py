@@ -23,7 +23,7 @@ from services.events import Actor, emit, target
 
 TOKEN_PREFIX = "oksetup_"
 MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 30, 7
-SCOPE_LABELS = {"sso": "Single sign-on", "scim": "SCIM provisioning", "domains": "Domain verification"}
+SCOPE_LABELS = {"domains": "Domain verification", "sso": "Single sign-on", "scim": "SCIM provisioning"}
 SCOPE_NAMES = {"sso": "single sign-on", "scim": "SCIM provisioning", "domains": "domain verification"}  # mid-sentence
 CODE_DIGITS = 8
 CODE_TTL = timedelta(minutes=15)

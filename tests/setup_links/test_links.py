@@ -30,7 +30,7 @@ def test_owner_creates_a_link_shown_once_and_listed_with_its_facts(acme, client,
 
     link = db.session.scalar(select(SetupLink).where(SetupLink.org_id == org.id))
     assert link.token_hash == setup_links.hash_token(token) and token not in (link.prefix * 2)
-    assert link.scopes == ["sso", "domains"]
+    assert link.scopes == ["domains", "sso"]
     assert timedelta(days=9, hours=23) < link.expires_at - utcnow() <= timedelta(days=10)
     assert "setup_link.created" in audit_actions(org)
 
