@@ -279,6 +279,9 @@ def account_recovery_codes():
             return redirect(url_for("twofactor.account_two_factor"), 303)
         if not recently_authenticated():
             return redirect(url_for("twofactor.account_reauthenticate", next=url_for("twofactor.account_two_factor")), 303)
+        if request.form.get("confirmed") != "yes":
+            # A plain form post from a browser without JavaScript: ask first.
+            return render_page("twofactor/regenerate_confirm.html", form=form)
         codes = twofactor.regenerate_recovery_codes(user, current_actor())
         heading = "Your new recovery codes (the old ones no longer work)"
     db.session.commit()

@@ -119,7 +119,10 @@ def test_regenerating_recovery_codes_needs_a_recent_authentication_and_replaces_
     response = client.post("/app/account/two-factor/recovery-codes")
     assert response.headers["Location"].startswith("/app/account/confirm-access")
     _fresh(client, person)
-    page = client.post("/app/account/two-factor/recovery-codes")
+    ask = client.post("/app/account/two-factor/recovery-codes")  # no JavaScript: a confirmation page first
+    assert ask.status_code == 200 and b'id="regenerate_confirm_form"' in ask.data
+    assert twofactor.recovery_codes_left(person) == 10 and AuditEvent.query.filter_by(action="user.recovery_codes_regenerated").count() == 0
+    page = client.post("/app/account/two-factor/recovery-codes", data={"confirmed": "yes"})
     new_codes = re.findall(rb"<li><code>([a-z2-7-]{19})</code></li>", page.data)
     assert len(new_codes) == 10 and not set(c.decode() for c in new_codes) & set(codes)
     assert AuditEvent.query.filter_by(action="user.recovery_codes_regenerated").count() == 1
