@@ -42,7 +42,7 @@ GUIDES = [
         metadata_hint="Okta: Sign On tab → Metadata URL.",
         scim_steps=(
             "In the app's General tab click Edit and set Provisioning to SCIM, then Save.",
-            "On the Provisioning tab → Integration click Edit. Paste the SCIM connector base URL below; "
+            "On the Provisioning tab → Integration click Edit. Paste the SCIM connector base URL above; "
             "Unique identifier field for users: userName.",
             "Tick Push New Users, Push Profile Updates and Push Groups. Authentication Mode: HTTP Header, "
             "and paste the token as the Authorization bearer token. Click Test Connector Configuration, then Save.",
@@ -69,7 +69,7 @@ GUIDES = [
         metadata_hint="Entra ID: SAML Certificates → App Federation Metadata Url.",
         scim_steps=(
             "In the same enterprise application open Provisioning and click Get started.",
-            "Provisioning Mode: Automatic. Under Admin Credentials paste the Tenant URL and the Secret Token below.",
+            "Provisioning Mode: Automatic. Under Admin Credentials paste the Tenant URL and the Secret Token above.",
             "Click Test Connection, then Save.",
             "Under Mappings keep userPrincipalName → userName (or map mail → userName).",
             "Set Provisioning Status to On. Entra ID provisions every 40 minutes; \"Provision on demand\" sends one person now.",
@@ -108,7 +108,7 @@ GUIDES = [
         metadata_hint="JumpCloud: the application's Export Metadata button.",
         scim_steps=(
             "Open the application's Identity Management tab and choose SCIM 2.0.",
-            "Paste the Base URL and the Token Key below, then click Test Connection.",
+            "Paste the Base URL and the Token Key above, then click Test Connection.",
             "Click Activate, then Save. Bound users are provisioned; their requests appear below.",
         ),
         scim_labels={"base_url": "Base URL", "token": "Token Key"},
@@ -128,7 +128,7 @@ GUIDES = [
         metadata_hint="OneLogin: SSO tab → Issuer URL.",
         scim_steps=(
             "Add the app SCIM Provisioner with SAML (SCIM v2 Enterprise) (or use it instead of the custom connector).",
-            "On Configuration paste the SCIM Base URL and the SCIM Bearer Token below, then click Enable under API Connection.",
+            "On Configuration paste the SCIM Base URL and the SCIM Bearer Token above, then click Enable under API Connection.",
             "On Provisioning tick Enable provisioning and Save. Assigned users are provisioned; their requests appear below.",
         ),
         scim_labels={"base_url": "SCIM Base URL", "token": "SCIM Bearer Token"},
@@ -145,7 +145,7 @@ GUIDES = [
         metadata_hint="Your IdP's metadata URL or XML file.",
         scim_steps=(
             "In your identity provider add a SCIM 2.0 provisioning target.",
-            "Give it the SCIM base URL below, and the token as an HTTP header: Authorization: Bearer <token>.",
+            "Give it the SCIM base URL above, and the token as an HTTP header: Authorization: Bearer <token>.",
             "Map the person's email to userName. Groups map to roles in Orgkit once an owner chooses.",
         ),
         scim_labels=GENERIC_SCIM_LABELS,

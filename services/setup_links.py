@@ -47,8 +47,11 @@ def link_payload(link):
 
 
 def actor_for(link, ip=None, user_agent=None):
-    """What a change made through the link is recorded as. No user_id: nobody with an account acted."""
-    return Actor("setup_link", str(link.id), link.acts_as[:254], ip, (user_agent or "")[:255] or None)
+    """What a change made through the link is recorded as. Its authority is the owner who made it, so
+    that owner stands behind it (user_id): a SCIM token generated through the link follows them and is
+    revoked when they lose the right to make one (services/scim/settings.py, created_by_id)."""
+    return Actor("setup_link", str(link.id), link.acts_as[:254], ip, (user_agent or "")[:255] or None,
+                 link.created_by_user_id)
 
 
 def link_url(token):

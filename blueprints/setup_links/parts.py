@@ -37,6 +37,7 @@ from services.sso import config as sso_config
 from services.sso import domains, saml
 
 PREFIX = "/setup/l/<link_id>"
+LOG_ROWS = 20  # the live log shows the newest requests; the owners' SCIM page keeps the rest
 STOP_POLLING = 286  # htmx stops a polling trigger on this status (htmx docs, "Polling")
 
 
@@ -247,7 +248,7 @@ def _link_token_prefixes(link, org):
 
 def _scim_requests(link, org):
     prefixes = _link_token_prefixes(link, org)
-    return [row for row in scim_settings.recent_requests(org.id) if row.token_prefix in prefixes] if prefixes else []
+    return [row for row in scim_settings.recent_requests(org.id) if row.token_prefix in prefixes][:LOG_ROWS] if prefixes else []
 
 
 def _scim_page(link, org, status=200, new_token=None, error=None):
