@@ -90,6 +90,10 @@ DECLARED = {
     "audit.audit_events_export": "audit.read",
     "twofactor_org.org_two_factor_settings": "org.manage",
     "twofactor_org.org_two_factor_update": "trust.manage",
+    # Setup links change what the org trusts: owners only (issue 18).
+    "setup_links.setup_links_list": "trust.manage",
+    "setup_links.setup_links_create": "trust.manage",
+    "setup_links.setup_links_revoke": "trust.manage",
 }
 
 
