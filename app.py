@@ -99,16 +99,10 @@ def register_error_renderer(app, path_prefix, renderer):
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    from models import User
-    from models.base import parse_uuid
-
-    raw_id, _, epoch = user_id.partition(":")
-    user = db.session.get(User, parse_uuid(raw_id)) if parse_uuid(raw_id) else None
-    # A session from before the last "log out everywhere" carries an old epoch and loads nobody.
-    if user is None or str(user.session_epoch) != epoch or user.is_deactivated:
-        return None
-    return user
+def load_user(login_id):
+    # The user of a live server-side session record, or nobody (services/sessions.py).
+    from services import sessions
+    return sessions.load_user(login_id)
 
 
 def _register_request_hooks(app):

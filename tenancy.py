@@ -7,7 +7,7 @@ back into every url_for.
 """
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.local import LocalProxy
@@ -65,20 +65,16 @@ def _load_org_and_membership():
     g.membership = membership
     g.org = membership.org
     bind_org(membership.org, user=current_user)
-    from services.sso.enforcement import page_access_needs_sso
-    if page_access_needs_sso(current_user, membership.org, session):
-        # Require SSO also covers sessions that logged in by password before it was turned on. The
-        # way to the IdP is a full-page navigation (an htmx request could not follow it off-site).
-        import htmx
-        target = url_for("sso.sso_login", org_ref=membership.org.id, next=request.full_path.rstrip("?"))
-        response = redirect(target)
-        return htmx.redirect_client(response, target) if htmx.is_htmx() else response
+    refusal = org_access(membership.org, membership)
+    if refusal is not None:
+        return refusal
+    from services import sessions
     from services.twofactor import page_access_needs_two_factor
-    signed_in_by_sso = f"{membership.org.id}:{current_user.id}" in session.get("sso_org_ids", ())
+    record = sessions.current_session()
+    signed_in_by_sso = record is not None and membership.org.id in sessions.sso_grant_org_ids(record)
     if page_access_needs_two_factor(current_user, membership, signed_in_by_sso):
         # The org requires two-factor of this role and the account has none: set it up first.
         import htmx
-        from flask import flash
         flash(f"{membership.org.name} requires two-factor authentication. Add an authenticator app or a "
               "passkey to continue to it.", "warning")
         target = url_for("twofactor.account_two_factor")
@@ -87,6 +83,30 @@ def _load_org_and_membership():
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
     # writes nothing to the database.
     session["last_org_slug"] = membership.org.slug
+
+
+def org_access(org, membership):
+    """None when this session may open org's pages; else the response that gets it the grant it lacks.
+
+    The one check behind every org page (services/sessions.py, "Per-org authentication"): an org that
+    requires SSO of the person needs its own SSO grant (sent through its IdP; this also covers sessions
+    that logged in by password before Require SSO was turned on); any other org accepts a password login
+    or its own SSO grant, so one org's IdP never opens another org. The way to the IdP or the login page
+    is a full-page navigation (an htmx request could not follow it off-site)."""
+    import htmx
+    from services import sessions
+
+    needed = sessions.missing_grant(current_user, org, membership)
+    if needed is None:
+        return None
+    back = request.full_path.rstrip("?") if request.method == "GET" else url_for("orgs.org_overview", org_slug=org.slug)
+    if needed == "sso":
+        target = url_for("sso.sso_login", org_ref=org.id, next=back)
+    else:
+        flash(f"{org.name} needs you to log in with your password (or its single sign-on) to open it.", "info")
+        target = url_for("auth.login", next=back, org=org.slug)
+    response = redirect(target)
+    return htmx.redirect_client(response, target) if htmx.is_htmx() else response
 
 
 def bind_org(org, user=None, set_by_lookup=False):

@@ -166,7 +166,8 @@ def seed(members):
         db.session.commit()
         scim_ids = [str(i) for i in db.session.scalars(db.select(ScimUser.id).where(ScimUser.org_id == org.id))]
         with app.test_request_context():
-            session["_user_id"] = owner.get_id()
+            from bench.pages import _signed_in_login_id
+            session["_user_id"] = _signed_in_login_id(owner)
             session["_fresh"] = True
             cookie = app.session_interface.get_signing_serializer(app).dumps(dict(session))
         database = db.engine.dialect.name

@@ -106,7 +106,16 @@ def seed(app, n_members, n_orgs):
             db.session.add(Membership(org_id=org.id, user_id=viewer.id, role=Role.admin))
             db.session.add_all(Membership(org_id=org.id, user_id=p.id, role=Role.member) for p in people[n % 50: n % 50 + 2])
         db.session.commit()
-        return viewer.get_id()
+        return _signed_in_login_id(viewer)
+
+
+def _signed_in_login_id(user):
+    """A live server-side session for user (a password login), as a signed-in browser holds it."""
+    from extensions import db
+    from services import sessions
+    record = sessions.new_session_record(user)
+    db.session.commit()
+    return sessions.login_id(user, record)
 
 
 def measure_pair(client, page_url, baseline_url, requests):

@@ -67,7 +67,8 @@ def migrate_grant_and_seed(owner_url, role, password, n_members, n_events):
         db.session.execute(db.text("ANALYZE"))
         db.session.commit()
         db.engine.dispose()
-        return viewer.get_id()
+        from bench.pages import _signed_in_login_id
+        return _signed_in_login_id(viewer)
 
 
 def signed_in(app, user_id):

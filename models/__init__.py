@@ -6,6 +6,7 @@ from models.mail import OutboundEmail
 from models.notifications import Notification, NotificationDigestItem, NotificationPreference
 from models.orgs import Invitation, InviteLink, Membership, Organization, OrgStatus, Role, TwoFactorRequirement
 from models.setup_links import SetupLink
+from models.sessions import SessionSsoGrant, UserSession
 from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.sso import (SsoAssertionReplay, SsoCertificate, SsoConnection, SsoDomain, SsoGroupMapping,
                         SsoIdentity, SsoLoginAttempt, SsoRequestState)
@@ -16,7 +17,7 @@ from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, We
 __all__ = [
     "ApiIdempotencyRecord", "ApiKey", "AuditEvent", "Invitation", "InviteLink", "Membership", "Notification", "NotificationDigestItem", "NotificationPreference", "Organization", "OrgScoped", "OrgStatus",
     "OutboundEmail", "Role",
-    "ScimConfig", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
+    "ScimConfig", "SessionSsoGrant", "UserSession", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
     "SetupLink",
     "SsoAssertionReplay", "SsoCertificate", "SsoConnection", "SsoDomain", "SsoGroupMapping", "SsoIdentity",
     "SsoLoginAttempt", "SsoRequestState",

@@ -125,9 +125,13 @@ def record_login(user):
     user.last_login_at = utcnow()
 
 
-def revoke_sessions(user, actor, event_type="user.sessions_revoked"):
-    """End every session of user at once: cookies carry the old epoch and stop loading the user."""
+def revoke_sessions(user, actor, event_type="user.sessions_revoked", keep=None):
+    """End every session of user at once (keep: the browser that asked, after a password change): the
+    server-side records end, so every copy of their cookies is signed out (services/sessions.py). The
+    epoch moves on too, which retires password reset links sent before."""
+    from services import sessions
     user.session_epoch += 1
+    sessions.end_all_sessions(user, event_type.split(".")[-1], keep=keep)
     emit(None, event_type, actor, [user_target(user)], {"user": {"id": str(user.id), "email": user.email}})
 
 
@@ -141,8 +145,8 @@ def _set_password(user, password, field):
     user.password_changed_at = utcnow()
 
 
-def change_password(user, current_password, new_password, actor):
-    """A signed-in user changes their password. Every session ends (the caller signs this one back in)."""
+def change_password(user, current_password, new_password, actor, keep_session=None):
+    """A signed-in user changes their password. Every other session ends (keep_session: this one)."""
     if not user.password_hash:
         raise ServiceError("Your account signs in through single sign-on and has no password to change.")
     if not password_matches(user, current_password or ""):
@@ -151,7 +155,7 @@ def change_password(user, current_password, new_password, actor):
         raise ServiceError("Choose a password different from your current one.", field="new_password")
     _set_password(user, new_password, field="new_password")
     # A password change is the moment to throw out any session someone else might hold.
-    revoke_sessions(user, actor, event_type="user.password_changed")
+    revoke_sessions(user, actor, event_type="user.password_changed", keep=keep_session)
 
 
 # --- Password reset by emailed link ---------------------------------------------------------------

@@ -250,7 +250,9 @@ def _describe(event_type, org, actor_label, targets, data):
         title = TITLES[event_type.name].format_map(fields)
     else:
         title = event_type.description.rstrip(".") + (f" in {org.name}" if org is not None else "")
-    body = f"{event_type.description} By {actor_label}."
+    # A trust change (services/trust.py) says what exactly changed.
+    summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
+    body = f"{event_type.description} {summary + ' ' if summary else ''}By {actor_label}."
     return title[:255], body
 
 

@@ -186,6 +186,8 @@ def remove_member(org, membership, actor, acting_role=None, reason="removed"):
     user, role = membership.user, Role(membership.role)
     db.session.delete(membership)
     db.session.flush()
+    from services import sessions
+    sessions.end_org_grants(user.id, org.id)  # this org's SSO grants only; other orgs' stay open
     emit(org, "member.removed", actor, [user_target(user)],
          {"user": user_payload(user), "role": role.value, "reason": reason})
     # Keys they created act with their reach, which they no longer have (issue 5).

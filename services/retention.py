@@ -44,6 +44,9 @@ RETENTION_RULES = [
     RetentionRule("SSO_LOG_RETENTION_DAYS", "SsoLoginAttempt"),
     # Past it a retry with the same Idempotency-Key is a new request (blueprints/api/core.py).
     RetentionRule("API_IDEMPOTENCY_RETENTION_DAYS", "ApiIdempotencyRecord"),
+    # Server-side sessions (services/sessions.py) live at most REMEMBER_COOKIE_DAYS; kept as long again
+    # after they expire (when a session was used is part of an investigation), then pruned.
+    RetentionRule("REMEMBER_COOKIE_DAYS", "UserSession", timestamp="expires_at"),
 ]
 
 

@@ -104,11 +104,13 @@ def make():
 
 @pytest.fixture
 def login(client):
-    """login(user) signs the test client in as user (no password round trip)."""
-    def _login(user, a_client=None):
+    """login(user) signs the test client in as user (no password round trip): a password session, or
+    login(user, method=None, sso_orgs=[org]) one that only org's IdP signed in."""
+    def _login(user, a_client=None, method="password", sso_orgs=()):
         a_client = a_client or client
+        login_id = factories.login_id(user, method=method, sso_orgs=sso_orgs)
         with a_client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
+            session["_user_id"] = login_id
             session["_fresh"] = True
         return a_client
     return _login

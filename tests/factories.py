@@ -30,3 +30,13 @@ def member(org, role=Role.member, user_=None, email=None):
     orgs.add_member(org, person, role, SYSTEM)
     db.session.commit()
     return person
+
+
+
+def login_id(user, method="password", sso_orgs=()):
+    """What a signed-in browser's session holds for user: a live server-side session (services/sessions.py)
+    with a password grant (method None: none) and SSO grants for sso_orgs. Put it in session["_user_id"]."""
+    from services import sessions
+    record = sessions.new_session_record(user, method=method, sso_orgs=sso_orgs)
+    db.session.commit()
+    return sessions.login_id(user, record)

@@ -45,6 +45,13 @@ def limit_by_account(setting, deduct_when=None):
     return limiter.limit(_setting(setting), key_func=_account_key, methods=["POST"], deduct_when=deduct_when)
 
 
+def limit_password_tries_by_account():
+    """Every door that checks an account's password (login, break-glass) counts against one shared
+    limit per account, so a locked account gets no extra tries through another door (issue 13, item 7)."""
+    return limiter.shared_limit(_setting("LOGIN_RATE_LIMIT_ACCOUNT"), scope="account-password", key_func=_account_key,
+                                methods=["POST"], deduct_when=failed_attempt)
+
+
 def limit_by_user(setting, deduct_when=None):
     """For signed-in forms that check a password (guessing the current password from a stolen session)."""
     return limiter.limit(_setting(setting), key_func=_user_key, methods=["POST"], deduct_when=deduct_when)

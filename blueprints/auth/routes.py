@@ -2,14 +2,15 @@
 import uuid
 
 from flask import current_app, flash, redirect, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from blueprints.auth import bp
 from blueprints.auth.forms import (ChangePasswordForm, FinishSignupForm, ForgotPasswordForm, LoginForm,
                                    ProfileForm, ResetPasswordForm, RevokeSessionsForm, SignupForm)
-from blueprints.auth.ratelimits import failed_attempt, limit_by_account, limit_by_ip, limit_by_user
+from blueprints.auth.ratelimits import (failed_attempt, limit_by_account, limit_by_ip, limit_by_user,
+                                         limit_password_tries_by_account)
 from blueprints.formtools import apply_service_error, safe_next_url
 from blueprints.twofactor.login import continue_login
 from extensions import db, jobs
@@ -17,8 +18,7 @@ from jobs import email as email_jobs
 from htmx import render_page
 from models import Membership, User
 from request_context import client_ip, current_actor
-from services import ServiceError, accounts, twofactor
-from services.sso import enforcement as sso_enforcement
+from services import ServiceError, accounts, sessions, twofactor
 from tenancy import public_page, user_page
 
 SIGN_UP_SENT_MESSAGE = ("Check your inbox: we sent {email} a link to continue. It expires in {minutes} minutes. "
@@ -67,8 +67,8 @@ def signup_finish(token):
             apply_service_error(form, error)
         else:
             accounts.record_login(user)
+            sessions.start_password_session(user)
             db.session.commit()
-            login_user(user)
             flash("Welcome to Orgkit. Create your first workspace to get started.", "success")
             return redirect(safe_next_url(next_path) or url_for("workspaces.workspaces_list"), 303)
     return render_page("auth/signup_finish.html", status=422 if form.errors else 200, form=form, email=email)
@@ -91,22 +91,20 @@ def _link_problem(error, retry_endpoint):
 @bp.route("/login", methods=["GET", "POST"])
 @public_page
 @limit_by_ip("LOGIN_RATE_LIMIT_IP", deduct_when=failed_attempt)
-@limit_by_account("LOGIN_RATE_LIMIT_ACCOUNT", deduct_when=failed_attempt)
+@limit_password_tries_by_account()
 def login():
-    """Log in with email and password."""
-    if current_user.is_authenticated:
-        return redirect(url_for("workspaces.workspaces_list"))
+    """Log in with email and password (also to add a password login to a session an IdP started)."""
+    if sessions.current_session() is not None and sessions.current_session().password_method:
+        return redirect(safe_next_url(request.args.get("next")) or url_for("workspaces.workspaces_list"))
     form = LoginForm()
+    if request.method == "GET" and current_user.is_authenticated:
+        form.email.data = current_user.email
     if form.validate_on_submit():
         user = User.by_email(form.email.data)
         if accounts.password_matches(user, form.password.data):
-            sso_refusal = sso_enforcement.password_login_refusal(user)
             if user.is_deactivated:
                 # Said only to someone who knows the password, so it reveals nothing to a stranger.
                 form.form_errors.append("This account was deactivated. Ask your administrator to restore it.")
-            elif sso_refusal:
-                # Require SSO (services/sso/enforcement.py); owners have the break-glass login.
-                form.form_errors.append(sso_refusal)
             else:
                 # The second factor, when the account has one (blueprints/twofactor/login.py).
                 return continue_login(user, remember=form.remember.data, next_url=request.args.get("next"))
@@ -119,8 +117,9 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @public_page
 def logout():
-    """Log out of this browser."""
-    logout_user()
+    """Log out of this browser: the session ends on the server, so a copy of its cookies stops working."""
+    sessions.end_session()
+    db.session.commit()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"), 303)
 
@@ -169,8 +168,8 @@ def reset_password(token):
         except ServiceError as error:
             apply_service_error(form, error)
         else:
+            sessions.end_session("password_reset")  # whoever was signed in here: every session of the account ended
             db.session.commit()
-            logout_user()  # whoever was signed in here, every session of this account just ended
             flash("Your password was changed and every session was logged out. Log in with your new password.",
                   "success")
             return redirect(url_for("auth.login"), 303)
@@ -216,13 +215,11 @@ def account_password_change():
     if form.validate_on_submit():
         try:
             accounts.change_password(current_user, form.current_password.data, form.new_password.data,
-                                     current_actor())
+                                     current_actor(), keep_session=sessions.current_session())
         except ServiceError as error:
             apply_service_error(form, error)
         else:
             db.session.commit()
-            # The epoch moved on, so this browser's session is stale too: sign it in again under the new one.
-            login_user(current_user._get_current_object())
             flash("Your password was changed. Your other sessions were logged out.", "success")
             return redirect(url_for("auth.account_settings"), 303)
     return _render_account(password_form=form, status=422)
@@ -236,8 +233,8 @@ def account_sessions_revoke():
     if request.method == "POST" and form.validate_on_submit() and form.confirmed.data == "yes":
         user = current_user._get_current_object()
         accounts.revoke_sessions(user, current_actor())
+        sessions.end_session("sessions_revoked")
         db.session.commit()
-        logout_user()
         flash("You were logged out of every session, including this one. Log in again to continue.", "success")
         return redirect(url_for("auth.login"), 303)
     # GET, or a plain form post from a browser without JavaScript: ask first.

@@ -1,7 +1,7 @@
 """The pages invitation links open, for anyone holding one: accept (logged in as the invited address),
 sign up from the link, switch account; and the org's shareable invite link."""
 from flask import Blueprint, current_app, flash, redirect, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
 from blueprints.formtools import apply_service_error
 from blueprints.invitations.forms import InvitationSignupForm, JoinRequestForm
@@ -9,7 +9,7 @@ from extensions import db, limiter
 from htmx import render_page
 from models import User, normalise_email
 from request_context import client_ip, current_actor
-from services import ServiceError, invitations
+from services import ServiceError, invitations, sessions
 from services.invitations import InvitationUnavailable
 from tenancy import public_page
 
@@ -63,8 +63,8 @@ def invitation_signup(token):
             user, membership = invitations.sign_up_and_accept(
                 token, form.name.data, form.password.data, client_ip(), request.headers.get("User-Agent")
             )
+            sessions.start_password_session(user)
             db.session.commit()
-            login_user(user)
             flash(f"Welcome to {membership.org.name}. Your account is ready.", "success")
             return redirect(url_for("orgs.org_overview", org_slug=membership.org.slug), 303)
     except InvitationUnavailable as error:
@@ -79,7 +79,8 @@ def invitation_signup(token):
 @public_page
 def invitation_switch_account(token):
     """Log out, then come back to the invitation to log in or sign up as the invited address."""
-    logout_user()
+    sessions.end_session()
+    db.session.commit()
     flash("You are logged out. Log in or sign up as the invited address to accept.", "info")
     return redirect(url_for(".invitation_show", token=token), 303)
 

@@ -8,10 +8,10 @@
 
 org_ref is the org's id: unlike its slug it never changes, so the URLs given to the IdP keep working.
 """
-from flask import current_app, redirect, request, session, url_for
-from flask_login import login_user
+from flask import current_app, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from blueprints.auth.ratelimits import limit_password_tries_by_account
 from blueprints.formtools import apply_service_error, safe_next_url
 from blueprints.sso import bp
 from blueprints.sso.forms import BreakGlassForm, DiscoverForm
@@ -20,7 +20,7 @@ from extensions import csrf, db, limiter
 from htmx import render_page
 from models import Organization, SsoConnection
 from request_context import client_ip
-from services import ServiceError
+from services import ServiceError, sessions
 from services.sso import config as sso_config
 from services.sso import domains, enforcement, login as sso_login_service, saml
 from tenancy import public_page
@@ -76,10 +76,7 @@ def sso_acs(org_ref):
                                                  request.headers.get("User-Agent"), oversized=oversized)
     org_slug = outcome.org.slug if outcome.org is not None else None
     if outcome.user is not None:
-        # Kept loaded through the commit (which expires what the session holds), so signing the
-        # user in below costs no second query.
-        db.session.flush()
-        db.session.expunge(outcome.user)
+        sessions.grant_sso(outcome.user, outcome.org)
     db.session.commit()
     if outcome.setup_link_id is not None:
         # A test started through a setup link: its result page is the link's, not the settings'.
@@ -92,11 +89,6 @@ def sso_acs(org_ref):
     if outcome.refused is not None:
         return render_page("sso/refused.html", status=outcome.refused.status, reason=outcome.refused.reason,
                            org=outcome.org, attempt=outcome.attempt)
-    user = outcome.user
-    marks = enforcement.sso_session_marks(session, user, outcome.org.id)
-    session.clear()  # a fresh session: nothing from before this login survives it
-    login_user(user)
-    session[enforcement.SESSION_SSO_ORGS] = marks
     return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=org_slug), 303)
 
 
@@ -121,6 +113,7 @@ def sso_metadata(org_ref):
 @bp.route("/sso/break-glass", methods=["GET", "POST"])
 @public_page
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], key_func=client_ip, methods=["POST"])
+@limit_password_tries_by_account()
 def sso_break_glass():
     """An owner's password login while the org requires SSO; audited in every such org."""
     form = BreakGlassForm()

@@ -14,7 +14,6 @@ what every password-style door (the login form, break-glass) calls once the pass
 import time
 
 from flask import current_app, flash, jsonify, redirect, request, session, url_for
-from flask_login import login_user
 from webauthn.helpers import bytes_to_base64url
 
 from blueprints.auth.ratelimits import failed_attempt
@@ -25,9 +24,8 @@ from extensions import db, limiter
 from htmx import render_page
 from models import User, parse_uuid
 from request_context import client_ip
-from services import ServiceError, accounts, twofactor
+from services import ServiceError, accounts, sessions, twofactor
 from services.events import Actor
-from services.sso import enforcement as sso_enforcement
 from tenancy import public_page
 
 PENDING = "two_factor_pending"
@@ -57,15 +55,13 @@ def continue_login(user, remember=False, next_url=None, break_glass=False):
 def _signed_in(user, remember, break_glass, next_url, device_token=None):
     """The login is complete: the session becomes a signed-in one. Commits."""
     accounts.record_login(user)
+    # The server-side session and its password grant (services/sessions.py); this clears the Flask
+    # session (the pending login and challenge with it) and rotates the CSRF token.
+    sessions.start_password_session(user, remember=remember,
+                                    method=sessions.BREAK_GLASS if break_glass else sessions.PASSWORD)
     db.session.commit()
-    session.pop(PENDING, None)
-    session.pop(LOGIN_CHALLENGE, None)
-    if break_glass:
-        session.clear()
-    login_user(user, remember=remember)
     mark_reauthenticated(user)
     if break_glass:
-        session[sso_enforcement.SESSION_BREAK_GLASS] = str(user.id)
         flash("You are logged in with your password (break-glass). This login was recorded.", "info")
     response = redirect(safe_next_url(next_url) or url_for("workspaces.workspaces_list"), 303)
     if device_token:
@@ -225,11 +221,10 @@ def login_passkey():
         db.session.rollback()
         return json_error(error.message, 422)
     user = db.session.get(User, passkey.user_id)
-    refusal = ("This account was deactivated. Ask your administrator to restore it." if user.is_deactivated
-               else sso_enforcement.password_login_refusal(user))
-    if refusal:
+    if user.is_deactivated:
         db.session.rollback()
-        return json_error(refusal, 403)
+        return json_error("This account was deactivated. Ask your administrator to restore it.", 403)
+    # A workspace that requires SSO asks for its own IdP when it is opened (tenancy.org_access).
     payload = request.get_json(silent=True) or {}
     response = _signed_in(user, remember=payload.get("remember") is True, break_glass=False,
                           next_url=payload.get("next") if isinstance(payload.get("next"), str) else None)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import lazyload
 
 from extensions import db
 from models import Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
-from services import ServiceError, accounts
+from services import ServiceError, accounts, sessions
 from services import orgs as org_service
 from services.events import emit, target, user_target
 from services.scim import ENTERPRISE_SCHEMA, MAX_RESULTS, ScimError, invalid_value, not_found
@@ -304,6 +304,7 @@ def _set_active(org, scim_user, active, actor):
              _user_payload(scim_user, account))
         return f"reactivated {scim_user.user_name}"
     membership.deactivated_at = utcnow()
+    sessions.end_org_grants(account.id, org.id)
     accounts.revoke_sessions(account, actor)
     revoked_keys = _revoke_api_keys(org, account, actor)
     emit(org, "scim.user.deactivated", actor, [scim_user_target(scim_user), user_target(account)],

@@ -1,10 +1,10 @@
 """Require SSO: the one place that decides who must log in through their org's IdP.
 
 A member must use SSO for an org when that org requires SSO and the member's email is on one of the
-org's verified domains. Two doors read it: password login (blueprints/auth, refused with a pointer to
-SSO) and org page access (tenancy.py: a session that logged in by password before enforcement was
-turned on is sent through SSO). Owners keep an audited break-glass password login, so an IdP outage
-cannot lock the org out.
+org's verified domains. It is read where the org's pages are opened (tenancy.org_access): the session
+needs that org's own SSO grant, while a password login keeps opening every other org (issue 13: one
+org's Require SSO never locks anyone out of another). Owners keep an audited break-glass password
+login, so an IdP outage cannot lock the org out.
 """
 from sqlalchemy import select
 
@@ -12,13 +12,9 @@ from extensions import db
 from models import Membership, Organization, Role, SsoConnection, SsoDomain, User
 from services import ServiceError, accounts, orgs
 from services.events import Actor, emit, user_target
+from services.trust import record_trust_change
 from services.sso import config as sso_config
 from services.sso.domains import email_domain, verified_domains
-
-# Session keys set at login: the orgs whose IdP signed this session in, and break-glass logins.
-SESSION_SSO_ORGS = "sso_org_ids"
-SESSION_BREAK_GLASS = "sso_break_glass"
-
 
 def _enforcing(user_email, extra=None):
     domain = email_domain(user_email)
@@ -39,45 +35,33 @@ def orgs_requiring_sso(user):
     return _enforcing(user.email)
 
 
-def password_login_refusal(user):
-    """None when user may log in with a password; else the message that points them to SSO."""
-    rows = orgs_requiring_sso(user)
-    if not rows:
-        return None
-    names = ", ".join(org.name for org, _ in rows)
-    return f"{names} requires single sign-on for your email address. Use “Continue with SSO” instead of a password."
-
-
-def sso_session_marks(session, user, org_id):
-    """The session's SSO marks after user logged in to org_id through its IdP (kept for other orgs the
-    same user already signed in to; each mark names the user, so another login never inherits it)."""
-    marks = [mark for mark in session.get(SESSION_SSO_ORGS, ()) if mark.endswith(f":{user.id}")]
-    return sorted(set(marks) | {f"{org_id}:{user.id}"})
-
-
-def page_access_needs_sso(user, org, session):
-    """True when this session may not open org's pages without an SSO login for it first."""
-    if f"{org.id}:{user.id}" in session.get(SESSION_SSO_ORGS, ()) or session.get(SESSION_BREAK_GLASS) == str(user.id):
-        return False
+def requires_sso(user, org):
+    """True when org requires this user to sign in through its IdP (Require SSO, email on a verified
+    domain of org): a session then needs org's own SSO grant to open it (services/sessions.py)."""
     return bool(_enforcing(user.email, Organization.id == org.id))
 
 
 def break_glass_login(email, password, reason, ip=None, user_agent=None):
-    """An owner's password login despite Require SSO (the IdP is down or misconfigured). Allowed only to
-    owners of every org that requires SSO of them; each of those orgs gets an audit event."""
+    """An owner's password login despite Require SSO (the IdP is down or misconfigured). The session it
+    starts (services.sessions, BREAK_GLASS) opens the orgs that require SSO only where the person is an
+    owner; each of those orgs gets an audit event and its owners a security notice. The route counts
+    every attempt against the same per-account limit as the login page (issue 13, item 7)."""
     user = User.by_email(email)
     if not accounts.password_matches(user, password or ""):
         raise ServiceError("That email and password don't match an account.")
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("Say why you need to bypass single sign-on; it is recorded in the audit log.", field="reason")
-    rows = orgs_requiring_sso(user)
     if user.is_deactivated:
         raise ServiceError("This account was deactivated. Ask your administrator to restore it.")
-    if any(membership.role != Role.owner for _, membership in rows):
+    rows = orgs_requiring_sso(user)
+    if not rows:
+        raise ServiceError("No workspace requires single sign-on of you: log in on the normal login page.")
+    owned = [org for org, membership in rows if membership.role == Role.owner and membership.is_active]
+    if not owned:
         raise ServiceError("Only owners may bypass single sign-on. Log in with “Continue with SSO”.")
     actor = Actor.for_user(user, ip, user_agent)
-    for org, _ in rows:
+    for org in owned:
         emit(org, "sso.break_glass_login", actor, [user_target(user)],
              {"user": orgs.user_payload(user), "reason": reason[:500]})
     accounts.record_login(user)
@@ -109,6 +93,10 @@ def set_require_sso(org, enabled, actor):
     sso_config.mark_changed(connection)
     db.session.flush()
     affected, _ = preview_enforcement(org)
-    emit(org, "sso.enforced", actor, [sso_config.connection_target(connection)],
-         {"require_sso": connection.require_sso, "affected_members": len(affected)})
+    summary = (f"Require SSO was turned on: {len(affected)} member(s) on verified domains now open {org.name} "
+               "through its identity provider." if connection.require_sso else
+               "Require SSO was turned off: members may open the workspace with their passwords again.")
+    record_trust_change(org, actor=actor, action="sso.enforced", summary=summary,
+                        targets=[sso_config.connection_target(connection)],
+                        data={"require_sso": connection.require_sso, "affected_members": len(affected)})
     return connection

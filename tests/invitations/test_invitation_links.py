@@ -7,6 +7,7 @@ from sqlalchemy import select
 from extensions import db
 from models import AuditEvent, Invitation, Membership, OutboundEmail, Role, User, utcnow
 from tests.invitations.conftest import last_email_to, link_path_in
+from tests import factories
 
 
 def membership_of(org, user):
@@ -17,7 +18,7 @@ def test_emailed_link_arrives_by_smtp_and_signing_up_from_it_joins(acme, client,
     org, owner = acme
     owner_client = app.test_client()
     with owner_client.session_transaction() as session:
-        session["_user_id"] = owner.get_id()
+        session["_user_id"] = factories.login_id(owner)
     response = owner_client.post("/app/o/acme/invitations", data={"email": "grace@example.com", "role": "admin"})
     assert response.status_code == 303
 

@@ -66,7 +66,7 @@ class Workspace:
                 self.build()
         owner = db.session.get(type(self.owner), self.owner.id)
         with self.client.session_transaction() as session:   # sign in again: some routes sign out
-            session["_user_id"] = owner.get_id()
+            session["_user_id"] = factories.login_id(owner)
             session["_fresh"] = True
 
     def url(self, rule, values=None):

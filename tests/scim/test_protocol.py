@@ -10,6 +10,7 @@ from models import ScimRequestLog, ScimUser, User
 from services.scim import settings
 from services.events import SYSTEM
 from tests.scim.conftest import ENTERPRISE, USER_SCHEMA, assert_scim_error
+from tests import factories
 
 
 def names(response):
@@ -338,7 +339,7 @@ def test_deactivation_logs_the_person_out_at_once(scim, make, app):
     account = User.by_email("signed.in@example.com")
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = account.get_id()
+        session["_user_id"] = factories.login_id(account)
         session["_fresh"] = True
     assert browser.get(f"/app/o/{scim.org.slug}/").status_code == 200
     scim.patch(f"/Users/{user['id']}", [{"op": "replace", "value": {"active": False}}])
@@ -348,7 +349,7 @@ def test_deactivation_logs_the_person_out_at_once(scim, make, app):
     scim.patch(f"/Users/{user['id']}", [{"op": "replace", "value": {"active": True}}])
     db.session.expire_all()
     with browser.session_transaction() as session:
-        session["_user_id"] = db.session.get(User, account.id).get_id()
+        session["_user_id"] = factories.login_id(db.session.get(User, account.id))
     assert browser.get(f"/app/o/{scim.org.slug}/").status_code == 200
 
 

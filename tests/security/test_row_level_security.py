@@ -102,7 +102,7 @@ def walled(app):
             scim_settings.set_enabled(org_a, True, SYSTEM)
             _, scim_token = scim_settings.create_token(org_a, SYSTEM)
             db.session.commit()
-            return SimpleNamespace(ada_id=ada.id, ada_login=ada.get_id(), a=org_a.id, b=org_b.id, scim_token=scim_token)
+            return SimpleNamespace(ada_id=ada.id, ada_login=factories.login_id(ada), a=org_a.id, b=org_b.id, scim_token=scim_token)
 
     ids = _in_fresh_context(seed)
     try:

@@ -168,17 +168,23 @@ def test_require_sso_needs_a_successful_test_and_then_enforces(app, client, logi
     assert client.post(settings_url(idp.org, "/require"), data={"require_sso": "on"}).status_code == 303
     assert "sso.enforced" in db.session.scalars(select(AuditEvent.action)).all()
 
-    # Password login: refused for the employee (pointing to SSO), allowed for the outsider.
-    response = app.test_client().post("/login", data={"email": employee.email, "password": PASSWORD})
-    assert response.status_code == 422 and "requires single sign-on" in response.get_data(as_text=True)
-    assert app.test_client().post("/login", data={"email": outsider.email, "password": PASSWORD}).status_code == 303
-    # A session made by password before enforcement is sent through SSO for this org's pages.
+    # A password login still works (it opens the person's other workspaces), but this org's pages ask
+    # for its own IdP: for the employee, and for a session made by password before enforcement.
+    employee_browser = app.test_client()
+    assert employee_browser.post("/login", data={"email": employee.email, "password": PASSWORD}).status_code == 303
+    response = employee_browser.get(f"/app/o/{idp.org.slug}/")
+    assert response.status_code == 302 and f"/sso/{idp.org.id}/login" in response.headers["Location"]
+    outsider_browser = app.test_client()
+    assert outsider_browser.post("/login", data={"email": outsider.email, "password": PASSWORD}).status_code == 303
+    assert outsider_browser.get(f"/app/o/{idp.org.slug}/").status_code == 200
     old_session = app.test_client()
     login(employee, old_session)
     response = old_session.get(f"/app/o/{idp.org.slug}/")
     assert response.status_code == 302 and f"/sso/{idp.org.id}/login" in response.headers["Location"]
-    # The owner's password is refused too, but the audited break-glass login works.
-    assert app.test_client().post("/login", data={"email": owner.email, "password": PASSWORD}).status_code == 422
+    # The owner's password session is sent to SSO too, but the audited break-glass login opens the org.
+    owner_browser = app.test_client()
+    assert owner_browser.post("/login", data={"email": owner.email, "password": PASSWORD}).status_code == 303
+    assert owner_browser.get(f"/app/o/{idp.org.slug}/").status_code == 302
     glass = app.test_client()
     assert glass.post("/sso/break-glass", data={"email": employee.email, "password": PASSWORD,
                                                 "reason": "IdP down"}).status_code == 422

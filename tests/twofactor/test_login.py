@@ -1,6 +1,7 @@
 """Logging in with a second factor: the step after the password, TOTP codes (valid, expired,
 replayed, rate limited), recovery codes, remembered devices and break-glass."""
 import pytest
+from sqlalchemy import select
 
 from extensions import db
 from models import AuditEvent, OutboundEmail, RememberedDevice, Role, User
@@ -192,12 +193,13 @@ def test_break_glass_asks_for_the_second_factor_too(client, make, monkeypatch):
     owner = make.user(email="owner@example.com")
     org = make.org(owner=owner)
     secret, _ = enable_totp(owner)
-    monkeypatch.setattr(enforcement, "orgs_requiring_sso", lambda user: [(org, type("M", (), {"role": Role.owner})())])
+    monkeypatch.setattr(enforcement, "orgs_requiring_sso", lambda user: [(org, type("M", (), {"role": Role.owner, "is_active": True})())])
     response = client.post("/sso/break-glass", data={"email": owner.email, "password": PASSWORD, "reason": "IdP down"})
     assert response.headers["Location"] == "/login/two-factor"
     assert not is_logged_in(client)
     response = client.post("/login/two-factor", data={"code": code_at(secret)})
     assert response.status_code == 303
-    with client.session_transaction() as session:
-        assert session[enforcement.SESSION_BREAK_GLASS] == str(owner.id)
+    from models import UserSession
+    assert db.session.scalar(select(UserSession.password_method).where(UserSession.user_id == owner.id,
+                                                                        UserSession.ended_at.is_(None))) == "break_glass"
     assert is_logged_in(client)

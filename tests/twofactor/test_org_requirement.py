@@ -54,9 +54,7 @@ def test_a_login_through_the_orgs_own_sso_is_exempt(client, login, two_orgs):
     strict, relaxed, ada = two_orgs
     _require(strict, "everyone")
     _require(relaxed, "everyone")
-    login(ada)
-    with client.session_transaction() as session:
-        session["sso_org_ids"] = [f"{strict.id}:{ada.id}"]
+    login(ada, sso_orgs=[strict])  # a password login, and strict's own IdP signed this session in too
     assert client.get("/app/o/strict/members").status_code == 200
     # The SSO grant of one org exempts nothing in another.
     assert client.get("/app/o/relaxed/members").status_code == 302

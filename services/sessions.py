@@ -1,0 +1,196 @@
+"""Sessions: the server-side record behind every login, and the per-org grants it holds.
+
+A browser's Flask session carries the id of one UserSession inside Flask-Login's user id
+("<user id>:<session id>"), so the remember-me cookie carries it too. A request whose record is ended,
+expired or unknown is signed out: logout and "log out everywhere" end the record, and every copy of the
+cookie (or of the remember-me cookie) stops working with it (DESIGN.md section 7).
+
+What a session is good for is recorded per org (issue 13, "Per-org authentication"):
+- a password grant: a password login (or sign-up, an accepted invitation, a password reset) or an
+  owner's break-glass login; it opens every org that does not require SSO of the person;
+- one SSO grant per org whose IdP signed the person in; it opens that org only.
+An org that requires SSO (services/sso/enforcement.py) needs its own SSO grant (break-glass: its owners'
+password grant). Losing or being suspended from A's membership, or unlinking A's identity, ends A's
+grants only.
+
+The verbs every login path calls, after all its checks passed (and after any second factor):
+    start_password_session(user, remember=False)   # password-style logins
+    grant_sso(user, org)                           # an org's IdP signed user in (ACS)
+    end_session()                                  # logout
+    end_all_sessions(user, reason)                 # logout everywhere, password change or reset
+Each rotates the CSRF token (a token seen before the login is worthless after it). Like every service
+these flush and leave the commit to the route; unlike most they also write the browser's Flask session,
+which is what they are for.
+"""
+from flask import current_app, g, request, session
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import delete, select, update
+
+from extensions import db
+from models import Role, SessionSsoGrant, User, UserSession, parse_uuid, utcnow
+
+PASSWORD = "password"
+BREAK_GLASS = "break_glass"
+PASSWORD_METHODS = (PASSWORD, BREAK_GLASS)
+# Flask-Login keeps its user id here (and copies it into the remember-me cookie).
+LOGIN_ID_KEY = "_user_id"
+# What a browser keeps across a login: the flash messages of the page that follows.
+KEPT_ACROSS_LOGIN = ("_flashes",)
+
+
+def _lifetime():
+    # A session ends at the latest when a remember-me cookie would (REMEMBER_COOKIE_DAYS).
+    return current_app.config["REMEMBER_COOKIE_DURATION"]
+
+
+def login_id(user, user_session):
+    return f"{user.id}:{user_session.id}"
+
+
+def load_user(login_id_value):
+    """Flask-Login's user loader: the user of a live session record, or None (signed out).
+
+    A cookie that names an ended, expired or unknown record also loses its remember-me cookie, so a
+    copied pair of cookies dies together."""
+    raw_user, _, raw_session = (login_id_value or "").partition(":")
+    user_id, session_id = parse_uuid(raw_user), parse_uuid(raw_session)
+    row = None
+    if user_id is not None and session_id is not None:
+        row = db.session.execute(
+            select(User, UserSession).join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.id == session_id, User.id == user_id, UserSession.ended_at.is_(None),
+                   UserSession.expires_at > utcnow())).first()
+    if row is None or row[0].is_deactivated:
+        _forget_login()
+        return None
+    g.user_session = row[1]
+    return row[0]
+
+
+def _forget_login():
+    session.pop(LOGIN_ID_KEY, None)
+    if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
+        session["_remember"] = "clear"  # Flask-Login deletes the cookie on the way out
+
+
+def current_session():
+    """This request's live UserSession, or None when nobody is signed in."""
+    if not current_user.is_authenticated:
+        return None
+    return g.get("user_session")
+
+
+def start_password_session(user, *, remember=False, method=PASSWORD):
+    """Sign user in to this browser on the strength of their password, once every check passed.
+
+    The one call every password-style login makes (login, sign-up, invitation acceptance, break-glass
+    with method=BREAK_GLASS). The same person already signed in here keeps their session and its SSO
+    grants (a step-up); anyone else's session in this browser ends first."""
+    if method not in PASSWORD_METHODS:
+        raise ValueError(f"method must be one of {PASSWORD_METHODS}")
+    record = _session_for(user, remember)
+    record.password_method = method
+    record.password_granted_at = utcnow()
+    db.session.flush()
+    return record
+
+
+def grant_sso(user, org, *, remember=False):
+    """Org's IdP signed user in (after every SAML check and consent): this session opens org, and
+    only org, on the strength of it. Kept alongside any password grant the same person already holds."""
+    record = _session_for(user, remember)
+    exists = db.session.scalar(select(SessionSsoGrant.id).where(SessionSsoGrant.session_id == record.id,
+                                                                SessionSsoGrant.org_id == org.id))
+    if exists is None:
+        db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
+    db.session.flush()
+    return record
+
+
+def new_session_record(user, *, method=PASSWORD, sso_orgs=(), remember=False, ip=None, user_agent=None):
+    """A live session record for user with the given grants, not yet tied to any browser. Logins use
+    the verbs above; tests and benchmarks use this to hold a signed-in session's login_id()."""
+    now = utcnow()
+    record = UserSession(user_id=user.id, remember=bool(remember), expires_at=now + _lifetime(), ip=ip,
+                         user_agent=user_agent, password_method=method, password_granted_at=now if method else None)
+    db.session.add(record)
+    db.session.flush()
+    for org in sso_orgs:
+        db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
+    db.session.flush()
+    return record
+
+
+def _session_for(user, remember):
+    """This browser's record for user (a new one unless user is already signed in here), signed in."""
+    record = current_session()
+    if record is None or record.user_id != user.id:
+        if record is not None:
+            _end(record, "replaced")
+        record = new_session_record(user, method=None, remember=remember, ip=request.remote_addr,
+                                    user_agent=(request.headers.get("User-Agent") or "")[:255] or None)
+    elif remember:
+        record.remember = True
+    kept = {key: session[key] for key in KEPT_ACROSS_LOGIN if key in session}
+    session.clear()  # nothing from before the login survives it: the CSRF token included
+    session.update(kept)
+    g.pop("csrf_token", None)  # Flask-WTF's per-request copy of the old token
+    login_user(user, remember=bool(remember or record.remember))
+    session[LOGIN_ID_KEY] = login_id(user, record)
+    g.user_session = record
+    return record
+
+
+def _end(record, reason):
+    record.ended_at = utcnow()
+    record.ended_reason = reason
+
+
+def end_session(reason="logout"):
+    """Log this browser out: its record ends, so a copy of its cookies elsewhere is signed out too."""
+    record = current_session()
+    if record is not None:
+        _end(record, reason)
+        db.session.flush()
+    session.clear()
+    g.pop("csrf_token", None)
+    logout_user()  # also deletes the remember-me cookie
+
+
+def end_all_sessions(user, reason, keep=None):
+    """End every live session of user (keep: one to leave running, the browser that asked)."""
+    query = update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    if keep is not None:
+        query = query.where(UserSession.id != keep.id)
+    db.session.execute(query.values(ended_at=utcnow(), ended_reason=reason).execution_options(synchronize_session=False))
+    db.session.flush()
+
+
+def end_org_grants(user_id, org_id):
+    """User lost (or was suspended from) org's membership, or unlinked its identity: every session of
+    theirs loses org's SSO grant, and nothing else."""
+    db.session.execute(delete(SessionSsoGrant).where(SessionSsoGrant.user_id == user_id,
+                                                     SessionSsoGrant.org_id == org_id)
+                       .execution_options(synchronize_session=False))
+
+
+def sso_grant_org_ids(record):
+    return set(db.session.scalars(select(SessionSsoGrant.org_id).where(SessionSsoGrant.session_id == record.id)))
+
+
+def missing_grant(user, org, membership):
+    """What this session lacks to open org: None (nothing), "sso" (org's own SSO login) or "password"
+    (a password login, or org's SSO). Organization-wide Require SSO is decided by enforcement."""
+    from services.sso import enforcement
+
+    record = current_session()
+    if record is None:
+        return "password"
+    if org.id in sso_grant_org_ids(record):
+        return None
+    if enforcement.requires_sso(user, org):
+        if record.password_method == BREAK_GLASS and Role(membership.role) == Role.owner:
+            return None
+        return "sso"
+    return None if record.password_method else "password"
+
