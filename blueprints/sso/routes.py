@@ -1,4 +1,6 @@
-"""SSO settings of an org (owners and admins: sso.manage), under /app/o/<org_slug>/settings/sso.
+"""SSO settings of an org, under /app/o/<org_slug>/settings/sso. Owners and admins (sso.manage) see
+them and run Test SSO; only owners (trust.manage) change what the org trusts, and every such change is
+emailed to all owners (services/trust.py, issue 13 "Owner-only trust").
 
     GET       ""                                         sso_settings (values for the IdP, IdP, options, log)
     POST      /idp/metadata                              sso_idp_metadata_import (paste or upload)
@@ -15,7 +17,8 @@
     POST      /domains/<sso_domain_id>/check             sso_domains_check
     GET,POST  /domains/<sso_domain_id>/delete            sso_domains_delete (GET asks to confirm)
     POST      /test                                      sso_test_start (a real login through the IdP)
-    GET,POST  /require                                   sso_require_update (GET previews who it affects)
+    GET       /require                                   sso_require_show (who it affects)
+    POST      /require                                   sso_require_update
     GET       /log/<login_attempt_id>                    sso_log_show (an attempt; a test's decoded attributes)
 """
 from datetime import timedelta
@@ -33,7 +36,7 @@ from request_context import current_actor
 from services import ServiceError
 from services.sso import config as sso_config
 from services.sso import domains, enforcement, login as sso_login_service, saml
-from tenancy import current_org, requires
+from tenancy import can, current_org, requires
 
 PREFIX = "/app/o/<org_slug>/settings/sso"
 EXPIRY_WARNING_DAYS = 30
@@ -66,7 +69,8 @@ def _page(status=200, **forms):
         sp={"entity_id": saml.sp_entity_id(current_org.id), "acs_url": saml.acs_url(current_org.id),
             "metadata_url": saml.metadata_url(current_org.id)},
         txt_value=domains.txt_record_value, now=now, warn_before=now + timedelta(days=EXPIRY_WARNING_DAYS),
-        attempts=sso_login_service.recent_attempts(current_org.id), confirm_form=ConfirmForm(), **defaults,
+        attempts=sso_login_service.recent_attempts(current_org.id), confirm_form=ConfirmForm(),
+        may_change_trust=can("trust.manage"), **defaults,
     )
 
 
@@ -96,7 +100,7 @@ def sso_settings():
 
 
 @bp.route(PREFIX + "/idp/metadata", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_idp_metadata_import():
     """Configure the IdP from pasted or uploaded metadata XML."""
     form = MetadataForm()
@@ -109,7 +113,7 @@ def sso_idp_metadata_import():
 
 
 @bp.route(PREFIX + "/idp/metadata-url", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_idp_metadata_url():
     """Configure the IdP from its metadata URL (fetched now through the egress guard)."""
     form = MetadataUrlForm()
@@ -118,7 +122,7 @@ def sso_idp_metadata_url():
 
 
 @bp.route(PREFIX + "/idp/metadata-url/refresh", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_idp_metadata_refresh():
     """Fetch the metadata URL again (picks up a certificate rollover)."""
     connection = sso_config.get_connection(current_org.id)
@@ -135,7 +139,7 @@ def sso_idp_metadata_refresh():
 
 
 @bp.route(PREFIX + "/idp/manual", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_idp_manual():
     """Configure the IdP by hand: entity ID, SSO URL and a certificate."""
     form = ManualIdpForm()
@@ -146,7 +150,7 @@ def sso_idp_manual():
 
 
 @bp.route(PREFIX + "/certificates", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_certificates_create():
     """Add an IdP signing certificate (rollover: both are trusted until the old one is removed)."""
     form = CertificateForm()
@@ -155,7 +159,7 @@ def sso_certificates_create():
 
 
 @bp.route(PREFIX + "/certificates/<sso_certificate_id>/delete", methods=["GET", "POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_certificates_delete(sso_certificate_id):
     """Stop trusting a certificate (GET asks for confirmation)."""
     certificate = SsoCertificate.get_for_org_or_404(current_org.id, sso_certificate_id)
@@ -174,7 +178,7 @@ def sso_certificates_delete(sso_certificate_id):
 
 
 @bp.route(PREFIX + "/options", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_options_update():
     """Default role, IdP-initiated login, attribute names."""
     form = OptionsForm()
@@ -185,7 +189,7 @@ def sso_options_update():
 
 
 @bp.route(PREFIX + "/group-mappings", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_group_mappings_create():
     """Map an IdP group to a role (appended last in priority)."""
     form = GroupMappingForm()
@@ -195,7 +199,7 @@ def sso_group_mappings_create():
 
 
 @bp.route(PREFIX + "/group-mappings/<group_mapping_id>/move", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_group_mappings_move(group_mapping_id):
     """Raise or lower a mapping's priority."""
     mapping = SsoGroupMapping.get_for_org_or_404(current_org.id, group_mapping_id)
@@ -208,7 +212,7 @@ def sso_group_mappings_move(group_mapping_id):
 
 
 @bp.route(PREFIX + "/group-mappings/<group_mapping_id>/delete", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_group_mappings_delete(group_mapping_id):
     """Remove a mapping (re-adding it restores it)."""
     mapping = SsoGroupMapping.get_for_org_or_404(current_org.id, group_mapping_id)
@@ -221,7 +225,7 @@ def sso_group_mappings_delete(group_mapping_id):
 
 
 @bp.route(PREFIX + "/domains", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_domains_create():
     """Claim an email domain; its DNS TXT record is checked now and on a retry schedule."""
     form = DomainForm()
@@ -234,7 +238,7 @@ def sso_domains_create():
 
 
 @bp.route(PREFIX + "/domains/<sso_domain_id>/check", methods=["POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_domains_check(sso_domain_id):
     """Check the TXT record again now (and restart the retry schedule)."""
     domain = SsoDomain.get_for_org_or_404(current_org.id, sso_domain_id)
@@ -246,7 +250,7 @@ def sso_domains_check(sso_domain_id):
 
 
 @bp.route(PREFIX + "/domains/<sso_domain_id>/delete", methods=["GET", "POST"])
-@requires("sso.manage")
+@requires("trust.manage")
 def sso_domains_delete(sso_domain_id):
     """Stop claiming a domain (GET asks for confirmation)."""
     domain = SsoDomain.get_for_org_or_404(current_org.id, sso_domain_id)
@@ -278,21 +282,32 @@ def sso_test_start():
     return redirect(url, 303)
 
 
-@bp.route(PREFIX + "/require", methods=["GET", "POST"])
+@bp.route(PREFIX + "/require")
 @requires("sso.manage")
+def sso_require_show():
+    """Who Require SSO affects (and, for owners, the switch)."""
+    return _require_page(RequireSsoForm(formdata=None))
+
+
+@bp.route(PREFIX + "/require", methods=["POST"])
+@requires("trust.manage")
 def sso_require_update():
-    """GET: who Require SSO affects; POST: turn it on (after a successful test) or off."""
+    """Turn Require SSO on (after a successful test) or off."""
     form = RequireSsoForm()
     error = None
-    if request.method == "POST" and form.validate_on_submit():
+    if form.validate_on_submit():
         enabled = form.require_sso.data == "on"
         try:
             enforcement.set_require_sso(current_org, enabled, current_actor())
         except ServiceError as exc:
             error = exc.message
         else:
-            return _done("Require SSO is on: members on verified domains log in through your IdP."
+            return _done("Require SSO is on: members on verified domains open this workspace through your IdP."
                          if enabled else "Require SSO is off: members may use passwords again.", "require")
+    return _require_page(form, error or "Choose on or off.")
+
+
+def _require_page(form, error=None):
     affected, unaffected = enforcement.preview_enforcement(current_org)
     return render_page("sso/require.html", status=422 if error else 200, form=form, error=error,
                        connection=sso_config.get_connection(current_org.id), affected=affected, unaffected=unaffected)

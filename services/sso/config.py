@@ -15,7 +15,8 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 from extensions import db
 from models import Role, SsoCertificate, SsoConnection, SsoGroupMapping, utcnow
 from services import ServiceError, crypto
-from services.events import emit, target
+from services.events import target
+from services.trust import record_trust_change
 
 MAX_METADATA_BYTES = 512 * 1024
 MAX_CERTIFICATES = 5
@@ -106,7 +107,9 @@ def add_idp_certificate(org, actor, text):
     if connection is None or not connection.idp_entity_id:
         raise ServiceError("Configure the identity provider first.", field="certificate")
     certificate = add_certificate(org, connection, text)
-    _emit_configured(org, connection, actor, "certificate_added")
+    _emit_configured(org, connection, actor, "certificate_added",
+                     f"An IdP signing certificate was added ({certificate.subject or 'no subject'}, SHA-256 "
+                     f"{certificate.fingerprint_sha256[:16]}…): responses signed with it are now accepted.")
     return certificate
 
 
@@ -114,7 +117,9 @@ def remove_certificate(org, connection, certificate, actor):
     connection.certificates.remove(certificate)
     mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, "certificate_removed")
+    _emit_configured(org, connection, actor, "certificate_removed",
+                     f"The IdP signing certificate {certificate.subject or ''} (SHA-256 "
+                     f"{certificate.fingerprint_sha256[:16]}…) was removed.")
 
 
 # --- The IdP --------------------------------------------------------------------------------------
@@ -143,7 +148,9 @@ def set_idp_manually(org, actor, entity_id, sso_url, certificate, sign_authn_req
         raise ServiceError("Paste the IdP's signing certificate.", field="certificate")
     mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, "manual")
+    _emit_configured(org, connection, actor, "manual",
+                     f"The identity provider was set by hand: entity ID {connection.idp_entity_id}, "
+                     f"SSO URL {connection.idp_sso_url}, {len(connection.certificates)} certificate(s).")
     return connection
 
 
@@ -220,7 +227,10 @@ def import_metadata(org, actor, xml, metadata_url=None, source="metadata"):
         # Metadata that says what the connection already holds (most scheduled refreshes) changes
         # nothing a login checks, so it is not an event and keeps the settings cache.
         mark_changed(connection)
-        _emit_configured(org, connection, actor, source)
+        _emit_configured(org, connection, actor, source,
+                         f"The identity provider was configured from its metadata"
+                         f"{' at ' + connection.metadata_url if metadata_url else ''}: entity ID "
+                         f"{connection.idp_entity_id}, {len(connection.certificates)} certificate(s).")
     return connection
 
 
@@ -312,7 +322,9 @@ def update_options(org, actor, default_role, allow_idp_initiated, email_attribut
     connection.groups_attribute = (groups_attribute or "").strip()[:255]
     mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, "options")
+    _emit_configured(org, connection, actor, "options",
+                     f"Options changed: new members get the role {role.value}; IdP-initiated login is "
+                     f"{'allowed' if connection.allow_idp_initiated else 'refused'}.")
     return connection
 
 
@@ -333,7 +345,8 @@ def add_group_mapping(org, actor, group_name, role):
     connection.group_mappings.append(mapping)
     mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, "group_mapping_added")
+    _emit_configured(org, connection, actor, "group_mapping_added",
+                     f"Members of the IdP group {group_name} now get the role {role}.")
     return mapping
 
 
@@ -348,14 +361,17 @@ def move_group_mapping(org, connection, mapping, direction, actor):
             row.position = position
         mark_changed(connection)
         db.session.flush()
-        _emit_configured(org, connection, actor, "group_mapping_reordered")
+        _emit_configured(org, connection, actor, "group_mapping_reordered",
+                         f"The IdP group {mapping.group_name} (role {Role(mapping.role).value}) moved {direction} "
+                         "in priority.")
 
 
 def remove_group_mapping(org, connection, mapping, actor):
     connection.group_mappings.remove(mapping)
     mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, "group_mapping_removed")
+    _emit_configured(org, connection, actor, "group_mapping_removed",
+                     f"The mapping of the IdP group {mapping.group_name} to {Role(mapping.role).value} was removed.")
 
 
 def role_for_groups(connection, groups):
@@ -368,8 +384,11 @@ def role_for_groups(connection, groups):
     return None
 
 
-def _emit_configured(org, connection, actor, change):
-    emit(org, "sso.configured", actor, [connection_target(connection)],
-         {"change": change, "idp_entity_id": connection.idp_entity_id, "certificates": len(connection.certificates),
-          "allow_idp_initiated": connection.allow_idp_initiated, "require_sso": connection.require_sso})
-
+def _emit_configured(org, connection, actor, change, summary):
+    """sso.configured is a trust change: audited and emailed to every owner (services/trust.py)."""
+    record_trust_change(org, actor=actor, action="sso.configured", summary=summary,
+                        targets=[connection_target(connection)],
+                        data={"change": change, "idp_entity_id": connection.idp_entity_id,
+                              "certificates": len(connection.certificates),
+                              "allow_idp_initiated": connection.allow_idp_initiated,
+                              "require_sso": connection.require_sso})

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from extensions import db, enqueue_after_commit
 from models import SsoDomain, utcnow
 from services import ServiceError
-from services.events import emit, target
+from services.events import target
+from services.trust import record_trust_change
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 TXT_PREFIX = "orgkit-verification="
@@ -59,10 +60,17 @@ def add_domain(org, domain_name, actor):
     domain = SsoDomain(org_id=org.id, domain=domain_name, verification_token=secrets.token_hex(16))
     db.session.add(domain)
     db.session.flush()
+    record_trust_change(org, actor=actor, action="domain.added", targets=[domain_target(domain)],
+                        summary=f"The email domain {domain_name} was added; it counts once its DNS TXT record is verified.",
+                        data={"domain": domain_name})
     return domain
 
 
 def remove_domain(org, domain, actor):
+    record_trust_change(org, actor=actor, action="domain.removed", targets=[domain_target(domain)],
+                        summary=f"The email domain {domain.domain} was removed: its addresses no longer sign in "
+                                "through the workspace's identity provider.",
+                        data={"domain": domain.domain, "was_verified": domain.is_verified})
     db.session.delete(domain)
     db.session.flush()
 
@@ -90,7 +98,10 @@ def mark_verified(org, domain, actor, method):
     domain.next_check_at = None
     domain.last_error = None
     db.session.flush()
-    emit(org, "domain.verified", actor, [domain_target(domain)], {"domain": domain.domain, "method": method})
+    record_trust_change(org, actor=actor, action="domain.verified", targets=[domain_target(domain)],
+                        summary=f"The email domain {domain.domain} was verified ({method}): addresses on it may now "
+                                "sign in through the workspace's identity provider.",
+                        data={"domain": domain.domain, "method": method})
     return domain
 
 

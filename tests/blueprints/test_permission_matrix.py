@@ -94,6 +94,25 @@ DECLARED = {
     "setup_links.setup_links_list": "trust.manage",
     "setup_links.setup_links_create": "trust.manage",
     "setup_links.setup_links_revoke": "trust.manage",
+    # Identity and trust (issue 13): admins see the SSO page and run Test SSO; owners change what it trusts.
+    "sso.sso_settings": "sso.manage",
+    "sso.sso_test_start": "sso.manage",
+    "sso.sso_require_show": "sso.manage",
+    "sso.sso_log_show": "sso.manage",
+    "sso.sso_idp_metadata_import": "trust.manage",
+    "sso.sso_idp_metadata_url": "trust.manage",
+    "sso.sso_idp_metadata_refresh": "trust.manage",
+    "sso.sso_idp_manual": "trust.manage",
+    "sso.sso_certificates_create": "trust.manage",
+    "sso.sso_certificates_delete": "trust.manage",
+    "sso.sso_options_update": "trust.manage",
+    "sso.sso_group_mappings_create": "trust.manage",
+    "sso.sso_group_mappings_move": "trust.manage",
+    "sso.sso_group_mappings_delete": "trust.manage",
+    "sso.sso_domains_create": "trust.manage",
+    "sso.sso_domains_check": "trust.manage",
+    "sso.sso_domains_delete": "trust.manage",
+    "sso.sso_require_update": "trust.manage",
 }
 
 
