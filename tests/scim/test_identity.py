@@ -8,13 +8,14 @@ from extensions import db
 from models import Membership, Role, ScimGroup, User
 from services.events import SYSTEM
 from services.scim import settings
+from tests import factories
 from tests.scim.conftest import USER_SCHEMA, assert_scim_error
 
 
 def signed_in(app, account):
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = account.get_id()
+        session["_user_id"] = factories.login_id(account)
         session["_fresh"] = True
     return browser
 
