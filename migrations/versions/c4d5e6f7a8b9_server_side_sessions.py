@@ -1,7 +1,7 @@
 """server-side sessions and their per-org SSO grants (logout ends a session on the server)
 
 Revision ID: c4d5e6f7a8b9
-Revises: c4e8a1f2b9d0
+Revises: c4f2a9d81e07
 Create Date: 2026-12-03 06:40:00
 
 Cookies from before this revision name no session record, so everyone signs in once more after it.
@@ -13,7 +13,7 @@ from migrations.rls import disable_org_isolation, enable_org_isolation
 
 # revision identifiers, used by Alembic.
 revision = 'c4d5e6f7a8b9'
-down_revision = 'c4e8a1f2b9d0'
+down_revision = 'c4f2a9d81e07'
 branch_labels = None
 depends_on = None
 
