@@ -305,7 +305,9 @@ def apply_tested_configuration(org, actor, *, entity_id, sso_url, sign_authn_req
     connection.last_test_succeeded_at = utcnow()
     mark_changed(connection)
     db.session.flush()
-    _emit_configured(org, connection, actor, change)
+    _emit_configured(org, connection, actor, change,
+                     f"The identity provider was set up after a passing test login: entity ID {entity_id}, "
+                     f"{len(connection.certificates)} certificate(s), {len(connection.group_mappings)} group mapping(s).")
     return connection
 
 
