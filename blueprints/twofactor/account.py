@@ -9,6 +9,8 @@
     GET,POST  /app/account/two-factor/passkeys/<passkey_id>/remove account_passkey_remove     (recent auth)
     POST      /app/account/two-factor/recovery-codes               account_recovery_codes     (recent auth to replace)
     GET,POST  /app/account/confirm-access                          account_reauthenticate
+    POST      /app/account/confirm-access/passkey/options          account_reauthenticate_passkey_options (JSON)
+    POST      /app/account/confirm-access/passkey                  account_reauthenticate_passkey         (JSON)
 
 Removing a factor and replacing recovery codes need a password or factor typed within the last
 REAUTH_MINUTES (like GitHub's sudo mode): a stolen, still-open session cannot strip the account's
@@ -34,6 +36,7 @@ from tenancy import user_page
 
 REAUTH_MINUTES = 10
 REGISTRATION_CHALLENGE = "webauthn_registration_challenge"
+REAUTH_CHALLENGE = "webauthn_reauth_challenge"
 
 
 def _user():
@@ -59,10 +62,16 @@ def recent_authentication_required(view):
     return wrapped
 
 
+def _limit_reauthentication():
+    # One count per account for every way of confirming (password, code, passkey).
+    return limiter.shared_limit(lambda: current_app.config["TWO_FACTOR_RATE_LIMIT"], scope="reauthenticate",
+                                key_func=lambda: f"reauth:{current_user.id}", methods=["POST"],
+                                deduct_when=failed_attempt)
+
+
 @bp.route("/app/account/confirm-access", methods=["GET", "POST"])
 @user_page
-@limiter.limit(lambda: current_app.config["TWO_FACTOR_RATE_LIMIT"],
-               key_func=lambda: f"reauth:{current_user.get_id()}", methods=["POST"], deduct_when=failed_attempt)
+@_limit_reauthentication()
 def account_reauthenticate():
     """Confirm it is you (password or authenticator code) before a sensitive change."""
     user = _user()
@@ -90,7 +99,38 @@ def account_reauthenticate():
             mark_reauthenticated(user)
             return redirect(next_url, 303)
     return render_page("twofactor/reauthenticate.html", status=422 if form.errors or form.form_errors else 200,
-                       form=form, has_totp=twofactor.confirmed_totp(user.id) is not None, minutes=REAUTH_MINUTES)
+                       form=form, factors=twofactor.factors_of(user), minutes=REAUTH_MINUTES)
+
+
+@bp.route("/app/account/confirm-access/passkey/options", methods=["POST"])
+@user_page
+def account_reauthenticate_passkey_options():
+    """WebAuthn options to confirm it is you with one of your passkeys (JSON)."""
+    options, challenge = twofactor.passkey_authentication_options(_user())
+    session[REAUTH_CHALLENGE] = bytes_to_base64url(challenge)
+    return current_app.response_class(options, mimetype="application/json")
+
+
+@bp.route("/app/account/confirm-access/passkey", methods=["POST"])
+@user_page
+@_limit_reauthentication()
+def account_reauthenticate_passkey():
+    """Confirm it is you with a passkey (JSON in: the assertion and where to go next)."""
+    user = _user()
+    payload = request.get_json(silent=True)
+    payload = payload if isinstance(payload, dict) else {}
+    challenge = twofactor.challenge_from_session(session.pop(REAUTH_CHALLENGE, None))
+    try:
+        if not isinstance(payload.get("credential"), dict):
+            raise ServiceError("Your browser sent no passkey answer. Try again.")
+        twofactor.authenticate_passkey(payload["credential"], challenge, user=user)
+    except ServiceError as error:
+        db.session.rollback()
+        return _json_error(error)
+    db.session.commit()
+    mark_reauthenticated(user)
+    next_url = payload.get("next") if isinstance(payload.get("next"), str) else None
+    return jsonify(redirect=safe_next_url(next_url) or url_for("twofactor.account_two_factor"))
 
 
 # --- The overview ---------------------------------------------------------------------------------

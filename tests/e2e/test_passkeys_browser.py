@@ -1,6 +1,8 @@
 """Passkeys in headless Chromium with the DevTools virtual authenticator (CDP WebAuthn domain): adding
 one on the account page, signing in with it and no password, and using it as the second step after a
 password. The authenticator is a platform one with user verification, like Touch ID or Windows Hello."""
+import re
+
 import pytest
 
 from extensions import db
@@ -76,9 +78,23 @@ def test_passkey_registration_and_sign_in(app, make, live_server, browser_contex
     page.click("#passkey_step_button")
     page.wait_for_url(f"{base}/app/workspaces")
 
-    # A passkey this site does not know (removed on the server) is refused with a clear message.
-    db.session.delete(db.session.get(Passkey, passkey.id))
-    db.session.commit()
+    # Removing it needs a recent confirmation: with the passkey itself (the login above was recent, so
+    # the clock is turned forward to make it stale first).
+    from blueprints.twofactor import account
+    monkeypatch.setattr(account, "REAUTH_MINUTES", 0)
+    page.goto(f"{base}/app/account/two-factor/passkeys/{passkey.id}/remove")
+    page.wait_for_url(re.compile(r".*/app/account/confirm-access\?next=.*"))
+    monkeypatch.setattr(account, "REAUTH_MINUTES", 10)
+    page.wait_for_selector("#passkey_reauth_button", state="visible")
+    page.click("#passkey_reauth_button")
+    page.wait_for_url(f"{base}/app/account/two-factor/passkeys/{passkey.id}/remove")
+    assert "It is your last second factor" in page.inner_text("main")
+    page.click("#confirm_remove")
+    page.wait_for_selector("text=Passkey “Work laptop” was removed.")
+    assert Passkey.query.count() == 0
+    assert AuditEvent.query.filter_by(action="user.second_factor_removed").count() == 1
+
+    # A passkey this site no longer knows is refused with a clear message.
     page.click("#user_menu summary")
     page.click("#logout_button")
     page.wait_for_url(f"{base}/login")

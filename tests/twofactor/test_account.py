@@ -181,3 +181,13 @@ def test_removing_someone_elses_passkey_is_not_found(client, person, make):
     assert client.post(f"/app/account/two-factor/passkeys/{passkey.id}/remove").status_code == 404
     assert client.get("/app/account/two-factor/passkeys/not-a-uuid/remove").status_code == 404
     assert db.session.get(Passkey, passkey.id) is not None
+
+
+def test_confirming_with_a_passkey_refuses_bad_input(client, person):
+    no_options = client.post("/app/account/confirm-access/passkey", json={"credential": {"id": "x"}})
+    assert no_options.status_code == 422 and "expired" in no_options.json["error"]["message"]
+    client.post("/app/account/confirm-access/passkey/options", json={})
+    nothing = client.post("/app/account/confirm-access/passkey", json={"next": "/app/account"})
+    assert nothing.status_code == 422 and "sent no passkey" in nothing.json["error"]["message"]
+    with client.session_transaction() as session:
+        assert "reauthenticated" not in session
