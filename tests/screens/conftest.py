@@ -102,6 +102,7 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
         "webhook-catalog": f"{o}/webhooks/catalog",
         "not-found": f"{o}/no-such-page",
     }
+    _two_factor_screens(world, owner, members["Ada Admin"])
     if notification_id:
         world.urls["notification-open"] = f"/app/notifications/{notification_id}"
     world.public = {
@@ -117,6 +118,24 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
         "break-glass": "/sso/break-glass",
     }
     return world
+
+
+def _two_factor_screens(world, owner, ada):
+    """Ada has an authenticator app (the members page shows who has two-factor); Olive is half-way
+    through adding one (the setup page with its QR code). Olive has no factor yet, so she signs in with
+    her password alone."""
+    from services import twofactor
+    from tests.twofactor.helpers import enable_totp
+
+    enable_totp(ada)
+    twofactor.start_totp_setup(owner)
+    db.session.commit()
+    world.urls.update({
+        "two-factor": "/app/account/two-factor",
+        "two-factor-totp-setup": "/app/account/two-factor/totp",
+        "confirm-access": "/app/account/confirm-access",
+        "org-two-factor": "/app/o/acme/settings/two-factor",
+    })
 
 
 def notifications_model():
