@@ -50,8 +50,3 @@ class SetupLink(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
         if self.expires_at <= now:
             return "expired"
         return "live"
-
-    @property
-    def acts_as(self):
-        """Who the audit log says acted: the link and the address it went to (else its creator)."""
-        return f"setup link {self.prefix} ({self.sent_to or self.created_by_label})"

@@ -5,11 +5,12 @@ The link is a bearer credential (DESIGN.md section 7): "oksetup_" + 256 random b
 stored as SHA-256. It is valid for 1 to 30 days, revocable at once, and grants only its scopes on its
 own org. When it was emailed, opening it also needs a one-time code sent to that address, so the
 link alone (forwarded, or read from a mail log) is not enough. Everything done through it acts as
-Actor.for_setup_link: the audit log says "setup link <prefix> (<email>)".
+actor_for(link): the audit log says "setup link <prefix> (<email>)".
 """
 import hashlib
 import hmac
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app, url_for
@@ -19,7 +20,8 @@ from extensions import db
 from models import Organization, SetupLink, User, utcnow
 from models.setup_links import SCOPES
 from services import ServiceError
-from services.events import Actor, emit, target
+from services.events import target
+from services.trust import record_trust_change, setup_link_actor
 
 TOKEN_PREFIX = "oksetup_"
 MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 30, 7
@@ -47,11 +49,12 @@ def link_payload(link):
 
 
 def actor_for(link, ip=None, user_agent=None):
-    """What a change made through the link is recorded as. Its authority is the owner who made it, so
-    that owner stands behind it (user_id): a SCIM token generated through the link follows them and is
-    revoked when they lose the right to make one (services/scim/settings.py, created_by_id)."""
-    return Actor("setup_link", str(link.id), link.acts_as[:254], ip, (user_agent or "")[:255] or None,
-                 link.created_by_user_id)
+    """What a change made through the link is recorded as: "setup link <prefix> (<email>)", the email
+    it was sent to or else its creator's (services/trust.py). The id is the link's own. Its authority
+    is the owner who made it, so that owner stands behind it (user_id): a SCIM token generated through
+    the link follows them (services/scim/settings.py, created_by_id)."""
+    actor = setup_link_actor(link.prefix, link.sent_to or link.created_by_label, ip, user_agent)
+    return replace(actor, id=str(link.id), user_id=link.created_by_user_id)
 
 
 def link_url(token):
@@ -98,7 +101,11 @@ def create_link(org, actor, scopes, days=DEFAULT_DAYS, send_to=None, created_by=
                      sent_to=send_to, done={})
     db.session.add(link)
     db.session.flush()
-    emit(org, "setup_link.created", actor, [link_target(link)], {"setup_link": link_payload(link)})
+    parts = " and ".join(SCOPE_NAMES[scope] for scope in scopes)
+    record_trust_change(org, actor=actor, action="setup_link.created", targets=[link_target(link)],
+                        summary=f"A setup link ({link.prefix}…) lets {send_to or 'whoever holds it'} set up {parts} "
+                                f"until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
+                        data={"setup_link": link_payload(link)})
     if send_to:
         from services.mail import queue_email
         queue_email(send_to, f"Set up {org.name}'s sign-in with Orgkit", "setup_link", org=org, link=link,
@@ -113,7 +120,9 @@ def revoke_link(org, link, actor):
     link.revoked_at = utcnow()
     link.revoked_by_label = actor.label[:254]
     db.session.flush()
-    emit(org, "setup_link.revoked", actor, [link_target(link)], {"setup_link": link_payload(link)})
+    record_trust_change(org, actor=actor, action="setup_link.revoked", targets=[link_target(link)],
+                        summary=f"The setup link {link.prefix}… was revoked: it no longer opens anything.",
+                        data={"setup_link": link_payload(link)})
     return link
 
 
@@ -249,8 +258,10 @@ def finish(org, link, actor):
     if link.completed_at is None:
         link.completed_at = utcnow()
         db.session.flush()
-        emit(org, "setup_link.completed", actor, [link_target(link)],
-             {"setup_link": link_payload(link), "done": sorted(link.done)})
+        parts = " and ".join(SCOPE_NAMES[scope] for scope in link.scopes)
+        record_trust_change(org, actor=actor, action="setup_link.completed", targets=[link_target(link)],
+                            summary=f"The setup through link {link.prefix}… is finished ({parts}); the link is closed.",
+                            data={"setup_link": link_payload(link), "done": sorted(link.done)})
     return link
 
 
