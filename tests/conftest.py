@@ -20,6 +20,13 @@ if not os.environ.get("DATABASE_URL"):
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/1"
 
+from tests.netguard import network_guard  # noqa: E402
+
+# No packet leaves this machine: here, and in the Python processes tests start (sitecustomize).
+network_guard.install()
+_GUARD_SITE = os.path.dirname(network_guard.__file__)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_GUARD_SITE, os.environ.get("PYTHONPATH")]))
+
 from app import create_app  # noqa: E402
 from config import TestConfig  # noqa: E402
 from extensions import db, jobs  # noqa: E402
@@ -37,7 +44,29 @@ class IsolatedClient(FlaskClient):
 
 
 @pytest.fixture(scope="session")
-def app():
+def quiet_dns():
+    """The domain-verification job's resolver in tests: a local DNS server that knows no name, so a
+    check never asks the machine's resolver (tests that publish records use their own server)."""
+    from tests.sso.servers import DnsServer
+
+    server = DnsServer().start()
+    os.environ["SSO_DNS_RESOLVER"] = server.address   # read by TestConfig and by worker processes
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_packet_leaves_the_machine():
+    """Fails the test that tried to reach beyond loopback (tests/netguard/network_guard.py refused it)."""
+    network_guard.escapes.clear()
+    yield
+    escapes, network_guard.escapes[:] = list(network_guard.escapes), []
+    if escapes:
+        pytest.fail("tests stay on this machine, but this one tried: " + "; ".join(escapes))
+
+
+@pytest.fixture(scope="session")
+def app(quiet_dns):
     app = create_app(TestConfig())
     app.test_client_class = IsolatedClient
     with app.app_context():
@@ -169,7 +198,9 @@ def chromium():
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  # The browser resolves no name but this machine's (the network guard cannot see it).
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1"],
         )
         yield browser
         browser.close()

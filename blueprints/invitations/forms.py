@@ -1,12 +1,13 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from permissions import ROLE_DESCRIPTIONS, ROLE_LABELS
 
 
 def role_choices(roles):
-    return [(role.value, ROLE_LABELS[role]) for role in roles]
+    return [SelectChoice(role.value, ROLE_LABELS[role]) for role in roles]
 
 
 def role_hint(roles):

@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired
 
-ROLE_CHOICES = [("admin", "Admin"), ("member", "Member"), ("viewer", "Viewer")]
+ROLE_CHOICES = [SelectChoice("admin", "Admin"), SelectChoice("member", "Member"), SelectChoice("viewer", "Viewer")]
 
 
 class EnableForm(FlaskForm):
@@ -15,7 +16,7 @@ class DefaultRoleForm(FlaskForm):
 
 
 class GroupRoleForm(FlaskForm):
-    role = SelectField("Role", choices=[("", "No role")] + ROLE_CHOICES)
+    role = SelectField("Role", choices=[SelectChoice("", "No role")] + ROLE_CHOICES)
 
 
 class ConfirmForm(FlaskForm):

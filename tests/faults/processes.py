@@ -112,7 +112,9 @@ class PrivatePostgres:
 
 
 def _env(**overrides):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json"}
+    # PYTHONPATH keeps what tests/conftest.py put there (the network guard's sitecustomize).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "LOG_FORMAT": "json"}
     env.update({key: str(value) for key, value in overrides.items() if value is not None})
     return env
 
