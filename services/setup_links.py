@@ -17,7 +17,8 @@ from flask import current_app, url_for
 from sqlalchemy import select, update
 
 from extensions import db
-from models import Organization, SetupLink, User, utcnow
+from permissions import role_can
+from models import Membership, Organization, SetupLink, User, utcnow
 from models.setup_links import SCOPES
 from services import ServiceError
 from services.events import target
@@ -113,17 +114,38 @@ def create_link(org, actor, scopes, days=DEFAULT_DAYS, send_to=None, created_by=
     return link, token
 
 
-def revoke_link(org, link, actor):
-    """Stop the link at once: every page opened with it refuses the next request."""
+def revoke_link(org, link, actor, why=None):
+    """Stop the link at once: every page opened with it refuses the next request. why: set when Orgkit
+    revokes it because its creator lost the right to make it."""
     if link.revoked_at is not None:
         return link
     link.revoked_at = utcnow()
-    link.revoked_by_label = actor.label[:254]
+    link.revoked_by_label = (f"Orgkit: {why}" if why else actor.label)[:254]
     db.session.flush()
     record_trust_change(org, actor=actor, action="setup_link.revoked", targets=[link_target(link)],
-                        summary=f"The setup link {link.prefix}… was revoked: it no longer opens anything.",
-                        data={"setup_link": link_payload(link)})
+                        summary=f"The setup link {link.prefix}… was revoked{': ' + why if why else ''}: it no "
+                                "longer opens anything.",
+                        data={"setup_link": link_payload(link), "reason": "revoked" if why is None else why})
     return link
+
+
+CREATOR_REASONS = {
+    "creator_removed": "{creator} left the workspace",
+    "creator_suspended": "{creator} was deactivated in this workspace",
+    "creator_lost_permission": "{creator} is no longer an owner",
+}
+
+
+def revoke_links_created_by(org, account, actor, reason):
+    """A link acts with its creator's authority, so it stops when they can no longer make one
+    (services/credentials.py decides when). Returns how many live links were revoked."""
+    links = db.session.scalars(SetupLink.for_org(org.id).where(
+        SetupLink.created_by_user_id == account.id, SetupLink.revoked_at.is_(None),
+        SetupLink.completed_at.is_(None), SetupLink.expires_at > utcnow())).all()
+    why = CREATOR_REASONS.get(reason, "{creator} can no longer make setup links").format(creator=account.email)
+    for link in links:
+        revoke_link(org, link, actor, why=why)
+    return len(links)
 
 
 def links_of_org(org_id):
@@ -168,7 +190,21 @@ def refusal(link, now=None):
         return "This setup link was used to finish the setup and is closed. Ask an owner for a new one to change anything."
     if state == "expired":
         return "This setup link has expired. Ask an owner of the workspace for a new one."
+    if not _creator_may_still_make_it(link):
+        return ("This setup link stopped working: the owner who made it is no longer an owner of the workspace. "
+                "Ask another owner for a new one.")
     return None
+
+
+def _creator_may_still_make_it(link):
+    """A link acts with its creator's authority: only while they are an active owner (trust.manage)."""
+    if link.created_by_user_id is None:
+        return False  # the creator's account was deleted (created_by_user_id is SET NULL then)
+    row = db.session.execute(select(Membership.role, Membership.deactivated_at, User.is_deactivated)
+                             .join(User, User.id == Membership.user_id)
+                             .where(Membership.org_id == link.org_id,
+                                    Membership.user_id == link.created_by_user_id)).first()
+    return row is not None and row[1] is None and not row[2] and role_can(row[0], "trust.manage")
 
 
 def out_of_scope(link, scope):

@@ -189,3 +189,20 @@ def test_every_owner_is_emailed_of_a_new_link_and_admins_are_not(acme, make, run
     run_jobs(["email"])
     messages = smtp_server.wait_for(2)
     assert sorted(m["To"] for m in messages) == sorted([owner.email, second_owner.email])
+
+
+def test_a_link_stops_when_its_creator_is_no_longer_an_owner(acme, client, make):
+    from services import orgs
+    from services.events import SYSTEM
+    from models import Membership
+    org, owner = acme
+    make.member(org, Role.owner)  # an org keeps an owner
+    link, path = make_link(org, owner)
+    home = open_link(client, path)
+    assert client.get(home).status_code == 200
+    membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == owner.id))
+    orgs.change_role(org, membership, Role.admin, SYSTEM)
+    db.session.commit()
+    response = client.get(home)
+    assert response.status_code == 410 and "no longer an owner" in response.get_data(as_text=True)
+    assert client.get(path).status_code == 410
