@@ -68,18 +68,6 @@ def _load_org_and_membership():
     refusal = org_access(membership.org, membership)
     if refusal is not None:
         return refusal
-    from services import sessions
-    from services.twofactor import page_access_needs_two_factor
-    record = sessions.current_session()
-    signed_in_by_sso = record is not None and membership.org.id in sessions.sso_grant_org_ids(record)
-    if page_access_needs_two_factor(current_user, membership, signed_in_by_sso):
-        # The org requires two-factor of this role and the account has none: set it up first.
-        import htmx
-        flash(f"{membership.org.name} requires two-factor authentication. Add an authenticator app or a "
-              "passkey to continue to it.", "warning")
-        target = url_for("twofactor.account_two_factor")
-        response = redirect(target)
-        return htmx.redirect_client(response, target) if htmx.is_htmx() else response
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
     # writes nothing to the database.
     session["last_org_slug"] = membership.org.slug
@@ -91,20 +79,28 @@ def org_access(org, membership):
     The one check behind every org page (services/sessions.py, "Per-org authentication"): an org that
     requires SSO of the person needs its own SSO grant (sent through its IdP; this also covers sessions
     that logged in by password before Require SSO was turned on); any other org accepts a password login
-    or its own SSO grant, so one org's IdP never opens another org. The way to the IdP or the login page
-    is a full-page navigation (an htmx request could not follow it off-site)."""
+    or its own SSO grant, so one org's IdP never opens another org. An org that requires two-factor of
+    the member's role sends an account without a second factor to set one up first (services/twofactor.py;
+    a session its own IdP signed in is exempt). The way to the IdP, the login page or the two-factor
+    setup is a full-page navigation (an htmx request could not follow it off-site)."""
     import htmx
-    from services import sessions
+    from services import sessions, twofactor
 
     needed = sessions.missing_grant(current_user, org, membership)
-    if needed is None:
-        return None
     back = request.full_path.rstrip("?") if request.method == "GET" else url_for("orgs.org_overview", org_slug=org.slug)
     if needed == "sso":
         target = url_for("sso.sso_login", org_ref=org.id, next=back)
-    else:
+    elif needed == "password":
         flash(f"{org.name} needs you to log in with your password (or its single sign-on) to open it.", "info")
         target = url_for("auth.login", next=back, org=org.slug)
+    elif twofactor.page_access_needs_two_factor(
+            current_user, membership,
+            signed_in_by_sso=lambda: org.id in sessions.sso_grant_org_ids(sessions.current_session())):
+        flash(f"{org.name} requires two-factor authentication. Add an authenticator app or a passkey to "
+              "continue to it.", "warning")
+        target = url_for("twofactor.account_two_factor")
+    else:
+        return None
     response = redirect(target)
     return htmx.redirect_client(response, target) if htmx.is_htmx() else response
 

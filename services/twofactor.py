@@ -31,6 +31,7 @@ from models import (Passkey, RecoveryCode, RememberedDevice, Role, TotpFactor, T
                     parse_uuid, utcnow)
 from services import ServiceError, crypto
 from services.events import emit, target, user_target
+from services.trust import record_trust_change
 
 ISSUER = "Orgkit"
 TOTP_DIGITS = 6
@@ -446,10 +447,11 @@ def requirement_applies(org, role):
 
 def page_access_needs_two_factor(user, membership, signed_in_by_sso):
     """True when this member must set up two-factor before opening the org's pages. A login through
-    the org's own IdP is exempt: the IdP decides how people prove who they are."""
-    if signed_in_by_sso or not requirement_applies(membership.org, membership.role):
+    the org's own IdP is exempt: the IdP decides how people prove who they are. signed_in_by_sso is a
+    callable, asked only when the requirement applies (it costs a query on every org page otherwise)."""
+    if not requirement_applies(membership.org, membership.role):
         return False
-    return not has_two_factor(user.id)
+    return not signed_in_by_sso() and not has_two_factor(user.id)
 
 
 def members_without_two_factor(org, requirement):
@@ -470,15 +472,21 @@ def clean_requirement(value):
 
 
 def set_requirement(org, requirement, actor):
-    """Change who in org must have two-factor; emits org.two_factor_requirement_changed. Returns
-    whether anything changed."""
+    """Change who in org must have two-factor. A trust change (services/trust.py): audited, and every
+    owner (and admin) gets a security notice. Returns whether anything changed."""
+
     requirement = clean_requirement(requirement)
     previous = TwoFactorRequirement(org.two_factor_required)
     if requirement == previous:
         return False
     org.two_factor_required = requirement
     db.session.flush()
-    emit(org, "org.two_factor_requirement_changed", actor, [target("org", org.id, org.name)],
-         {"requirement": requirement.value, "previous_requirement": previous.value,
-          "members_without_two_factor": len(members_without_two_factor(org, requirement))})
+    lacking = len(members_without_two_factor(org, requirement))
+    summary = f"Two-factor authentication: {REQUIREMENT_LABELS[requirement].lower()} (was {REQUIREMENT_LABELS[previous].lower()})."
+    if lacking:
+        summary += f" {lacking} member{'' if lacking == 1 else 's'} without it will be asked to set it up."
+    record_trust_change(org, actor=actor, action="org.two_factor_requirement_changed", summary=summary,
+                        targets=[target("org", org.id, org.name)],
+                        data={"requirement": requirement.value, "previous_requirement": previous.value,
+                              "members_without_two_factor": lacking})
     return True

@@ -93,6 +93,8 @@ def test_only_owners_change_the_requirement_and_it_is_audited_and_notified(clien
     event = AuditEvent.query.filter_by(action="org.two_factor_requirement_changed", org_id=strict.id).one()
     assert event.data["requirement"] == "admins" and event.data["previous_requirement"] == "off"
     assert event.data["members_without_two_factor"] == 2  # the owner and Ada
+    assert event.data["summary"] == ("Two-factor authentication: required for owners and admins (was not required). "
+                                     "2 members without it will be asked to set it up.")
     # A security notice: every admin and owner gets an email, whatever their preferences.
     recipients = {m.to_address for m in OutboundEmail.query.all()}
     assert {owner_user.email, "ada@example.com"} <= recipients
