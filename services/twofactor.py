@@ -435,8 +435,17 @@ def device_is_remembered(user, token):
     return True
 
 
+def remembered_devices(user):
+    """The live grants of user, newest first (the account page lists them)."""
+    return db.session.scalars(select(RememberedDevice).where(
+        RememberedDevice.user_id == user.id, RememberedDevice.session_epoch == user.session_epoch,
+        RememberedDevice.expires_at > utcnow()).order_by(RememberedDevice.created_at.desc())).all()
+
+
 def forget_devices(user):
-    db.session.execute(delete(RememberedDevice).where(RememberedDevice.user_id == user.id))
+    """Every browser of user asks for the second factor again at its next login."""
+    return db.session.execute(delete(RememberedDevice).where(RememberedDevice.user_id == user.id)
+                              .execution_options(synchronize_session=False)).rowcount
 
 
 # --- The org requirement -------------------------------------------------------------------------

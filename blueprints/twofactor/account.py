@@ -8,6 +8,7 @@
     POST      /app/account/two-factor/passkeys                     account_passkey_create     (JSON)
     GET,POST  /app/account/two-factor/passkeys/<passkey_id>/remove account_passkey_remove     (recent auth)
     POST      /app/account/two-factor/recovery-codes               account_recovery_codes     (recent auth to replace)
+    POST      /app/account/two-factor/remembered-browsers/forget   account_remembered_browsers_forget
     GET,POST  /app/account/confirm-access                          account_reauthenticate
     POST      /app/account/confirm-access/passkey/options          account_reauthenticate_passkey_options (JSON)
     POST      /app/account/confirm-access/passkey                  account_reauthenticate_passkey         (JSON)
@@ -142,10 +143,9 @@ def account_two_factor():
     return _render_overview()
 
 
-def _render_overview(status=200, passkey_error=None):
+def _render_overview(status=200):
     return render_page("twofactor/account.html", status=status, factors=twofactor.factors_of(_user()),
-                       confirm_form=ConfirmForm(formdata=None), passkey_error=passkey_error,
-                       recently_authenticated=recently_authenticated())
+                       confirm_form=ConfirmForm(formdata=None), remembered=twofactor.remembered_devices(_user()))
 
 
 def _show_codes(codes, heading):
@@ -326,3 +326,18 @@ def account_recovery_codes():
         heading = "Your new recovery codes (the old ones no longer work)"
     db.session.commit()
     return _show_codes(codes, heading)
+
+
+# --- Remembered browsers --------------------------------------------------------------------------
+
+@bp.route("/app/account/two-factor/remembered-browsers/forget", methods=["POST"])
+@user_page
+def account_remembered_browsers_forget():
+    """Every remembered browser asks for the second factor again (nothing else is signed out)."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        count = twofactor.forget_devices(_user())
+        db.session.commit()
+        flash(f"{count} browser{'' if count == 1 else 's'} will ask for your second factor again." if count
+              else "No browser was remembered.", "success" if count else "info")
+    return redirect(url_for("twofactor.account_two_factor"), 303)

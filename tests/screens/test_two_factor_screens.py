@@ -40,10 +40,12 @@ def test_two_factor_screens_are_accessible_and_fit(label, make, live_server, bro
     problems += check_screen(page, "login-recovery-code", width)
     page.goto(f"{base}/login/two-factor")
     page.fill("#code", code_at(secret))
+    page.check("#remember_device")  # so the account page lists a remembered browser
     page.click("#two_factor_form button[type=submit]")
     page.wait_for_url(f"{base}/app/workspaces")
 
     page.goto(f"{base}/app/account/two-factor")
+    assert page.is_visible("#remembered_rows")
     problems += check_screen(page, "two-factor-with-factors", width)
     page.goto(f"{base}/app/account/two-factor/totp/remove")
     problems += check_screen(page, "two-factor-remove", width)

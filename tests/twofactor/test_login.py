@@ -203,3 +203,18 @@ def test_break_glass_asks_for_the_second_factor_too(client, make, monkeypatch):
     assert db.session.scalar(select(UserSession.password_method).where(UserSession.user_id == owner.id,
                                                                         UserSession.ended_at.is_(None))) == "break_glass"
     assert is_logged_in(client)
+
+
+def test_remembered_browsers_are_listed_and_can_be_forgotten(app, client, person):
+    secret, _ = enable_totp(person)
+    login_with_password(client, person, PASSWORD)
+    client.post("/login/two-factor", data={"code": code_at(secret), "remember_device": "y"},
+                headers={"User-Agent": "Firefox on the work laptop"})
+    page = client.get("/app/account/two-factor")
+    assert b'id="remembered_rows"' in page.data and b"Firefox on the work laptop" in page.data
+    response = client.post("/app/account/two-factor/remembered-browsers/forget")
+    assert response.headers["Location"] == "/app/account/two-factor"
+    assert b'id="no_remembered_browsers"' in client.get("/app/account/two-factor").data
+    assert RememberedDevice.query.count() == 0
+    client.post("/logout")
+    assert login_with_password(client, person, PASSWORD).headers["Location"] == "/login/two-factor"
