@@ -48,3 +48,18 @@ def assignable_roles(actor_role):
     if role_can(actor_role, "members.manage"):
         return [Role.admin, Role.member, Role.viewer]
     return []
+
+
+def roles_holding(permission):
+    """The roles that hold permission, highest first (for messages: "Owners and admins can ...")."""
+    return [role for role in (Role.owner, Role.admin, Role.member, Role.viewer) if role in PERMISSIONS[permission]]
+
+
+def missing_role_message(permission, role, org_name, reading):
+    """What a 403 says: the role a page or action needs, and the role the person has."""
+    holders = [ROLE_LABELS[r].lower() + "s" for r in roles_holding(permission)]
+    who = holders[0] if len(holders) == 1 else ", ".join(holders[:-1]) + " and " + holders[-1]
+    what = "open this page" if reading else "do this"
+    article = "an" if ROLE_LABELS[Role(role)][0] in "AEIOU" else "a"
+    return (f"{who.capitalize()} can {what}. You are {article} {ROLE_LABELS[Role(role)].lower()} in {org_name}; "
+            f"ask one of its {holders[0]} if you need it.")

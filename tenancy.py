@@ -15,7 +15,7 @@ from werkzeug.local import LocalProxy
 import db_scope
 from extensions import db, login_manager
 from models import Membership, Organization
-from permissions import role_can
+from permissions import missing_role_message, role_can
 
 current_org = LocalProxy(lambda: g.get("org"))
 current_membership = LocalProxy(lambda: g.get("membership"))
@@ -125,7 +125,9 @@ def requires(permission):
             if membership is None:
                 abort(404)
             if not role_can(membership.role, permission):
-                abort(403)
+                # Name the role needed, not Werkzeug's "You don't have the permission ..." (issue 16).
+                abort(403, description=missing_role_message(
+                    permission, membership.role, membership.org.name, request.method in ("GET", "HEAD")))
             if request.method not in ("GET", "HEAD", "OPTIONS") and membership.org.is_suspended:
                 abort(403, description="This workspace is suspended, so it is read-only.")
             return view(*args, **kwargs)

@@ -256,6 +256,16 @@ def _describe(event_type, org, actor_label, targets, data):
     return title[:255], body
 
 
+def event_sentence(audit_event, org):
+    """An audit event as one readable line (the notification title), e.g. "Mia is now viewer in Acme",
+    for activity feeds; types outside the catalog fall back to their code."""
+    event_type = catalog.CATALOG.get(audit_event.action)
+    if event_type is None:
+        return audit_event.action
+    title, _ = _describe(event_type, org, audit_event.actor_label, audit_event.targets or [], audit_event.data or {})
+    return title
+
+
 def _link(event_type, org, for_removed_member=False):
     endpoint = LINK_ENDPOINTS.get(event_type.group)
     views = current_app.view_functions
@@ -346,7 +356,10 @@ def fan_out(event, org, event_type, actor, targets=(), data=None):
                 "title": title, "body": body, "event_id": event.id, "created_at": now,
                 "link": removed_link if recipient.user_id in removed_ids else link}
 
-    in_app_rows = [row(r) for r in recipients.values() if r.in_app]
+    # Nobody's inbox shows what they just did themselves: a security event still emails its actor
+    # (was it really you?), but an in-app notice of one's own action is noise (issue 16).
+    actor_id = parse_uuid(actor.user_id) if actor.user_id is not None else None
+    in_app_rows = [row(r) for r in recipients.values() if r.in_app and r.user_id != actor_id]
     digest_rows = [row(r) for r in recipients.values() if r.wants_email and r.email_mode == "digest"]
     # Core executemany INSERTs on the session's connection: one statement for 5,000 rows, without the
     # ORM's per-row unit-of-work bookkeeping (these rows are not needed as objects in this transaction).

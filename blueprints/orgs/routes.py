@@ -8,7 +8,7 @@ from extensions import db
 from models import Role
 from htmx import render_page
 from request_context import current_actor
-from services import ServiceError, audit, orgs
+from services import ServiceError, audit, notifications, orgs
 from tenancy import can, current_membership, current_org, requires
 
 
@@ -22,7 +22,8 @@ def org_overview():
         "orgs/overview.html",
         member_count=member_count,
         pending_invitations=pending,
-        recent_events=audit.recent_events(current_org.id) if can("audit.read") else [],
+        recent_activity=[(event, notifications.event_sentence(event, current_org))
+                         for event in audit.recent_events(current_org.id)] if can("audit.read") else [],
         is_new_workspace=member_count <= 1 and pending == 0,
     )
 

@@ -269,6 +269,10 @@ class _Page:
     label: str
 
 
+# Seconds between re-checks of a message log with pending messages, one per round, the last repeated.
+POLL_DELAYS = (2, 2, 4, 4, 8, 15, 30, 60)
+
+
 def _render_show(endpoint, status=200, secret=None, rotate_form=None, test_form=None, recover_form=None):
     status_filter = request.args.get("status", "all")
     if status_filter not in STATUS_FILTERS:
@@ -290,12 +294,19 @@ def _render_show(endpoint, status=200, secret=None, rotate_form=None, test_form=
     pending = db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(
         WebhookDelivery.org_id == current_org.id, WebhookDelivery.endpoint_id == endpoint.id,
         WebhookDelivery.status == "pending"))
+    # The log re-checks while messages are pending, backing off from 2 s to a minute (a failing
+    # endpoint's retries are minutes to hours apart; app.js also pauses it while the tab is hidden).
+    try:
+        poll_round = max(0, min(int(request.args.get("poll", 0)), len(POLL_DELAYS) - 1))
+    except ValueError:
+        poll_round = 0
     template = "webhooks/endpoint_show.html"
     if status == 200 and wants_fragment(template) == "delivery_rows" and not pending:
         status = STOP_POLLING
     recover_form = recover_form or RecoverForm(formdata=None)
     return render_page(
         template, status=status, endpoint=endpoint, deliveries=deliveries, page=page, pending=pending,
+        poll_round=poll_round, poll_delay=POLL_DELAYS[poll_round],
         status_filter=status_filter, status_filters=STATUS_FILTERS, secret=secret,
         health=webhooks.endpoint_health(current_org.id).get(endpoint.id, webhooks.EndpointHealth()),
         rotate_form=rotate_form or RotateSecretForm(formdata=None), test_form=test_form or TestEventForm(formdata=None),

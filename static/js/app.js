@@ -54,7 +54,8 @@
 
   // --- Errors take focus: after a failed submit, the first invalid field (GOV.UK "Error summary").
   function focusFirstError(root) {
-    var invalid = (root || document).querySelector("main [aria-invalid=true]");
+    // The first invalid field or form-level error summary of the page, in document order.
+    var invalid = (root || document).querySelector("main [aria-invalid=true], main .form-error-summary");
     if (invalid && invalid.focus) {
       invalid.focus();
       return true;

@@ -1,4 +1,6 @@
 """Overview, general settings (rename, change address), delete with typed confirmation, leave."""
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -30,7 +32,9 @@ def test_overview_for_admin_shows_counts_role_and_recent_activity(client, login,
     assert '<div class="stat" id="member_count">3</div>' in html
     assert '<div class="stat" id="pending_invitation_count">1</div>' in html  # the expired one is not pending
     assert '<div class="stat" id="my_role">Admin</div>' in html
-    assert 'id="recent_activity"' in html and "member.added" in html
+    # Activity reads as sentences, not event codes (issue 16 item 10).
+    assert 'id="recent_activity"' in html and "member.added" not in html
+    assert re.search(r'class="activity-what">\S.* joined Acme as admin</span>', html), html
     assert 'id="next_steps"' not in html  # not a new workspace any more
 
 

@@ -64,9 +64,18 @@ def test_removed_member_is_told_with_a_link_they_can_still_open(make, happen):
     assert notification.link == "/app/workspaces"
 
 
-def test_critical_events_tell_the_actor_too(make, happen, inbox_of):
+def test_critical_events_email_the_actor_but_leave_their_own_inbox_alone(make, happen, inbox_of):
+    """Was it really you? The email says so; a notice of one's own action in one's inbox is noise."""
     user = make.user()
     happen(None, "user.password_changed", actor_user=user, about=user)
+    assert inbox_of(user) == []
+    email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.to_address == user.email))
+    assert email is not None and email.subject == "[Orgkit] Your password was changed"
+
+
+def test_critical_events_done_by_someone_else_reach_the_inbox(make, happen, inbox_of):
+    user = make.user()
+    happen(None, "user.password_changed", about=user)  # Orgkit itself (an operator's reset)
     assert inbox_of(user) == ["Your password was changed"]
     notification = db.session.scalar(Notification.for_user(user.id))
     assert notification.org_id is None
@@ -75,7 +84,7 @@ def test_critical_events_tell_the_actor_too(make, happen, inbox_of):
 def test_critical_events_ignore_preferences_that_say_off(make, happen, prefer, inbox_of):
     user = make.user()
     prefer(user, "user.sessions_revoked", in_app=False, email=False)  # a forged row: the UI cannot save this
-    happen(None, "user.sessions_revoked", actor_user=user, about=user)
+    happen(None, "user.sessions_revoked", about=user)
     assert inbox_of(user) == ["All your sessions were signed out"]
     email = db.session.scalar(select(OutboundEmail).where(OutboundEmail.to_address == user.email))
     assert email is not None and email.subject == "[Orgkit] All your sessions were signed out"

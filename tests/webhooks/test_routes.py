@@ -112,17 +112,21 @@ def test_send_test_event_and_poll_until_settled(client, admin_org, receiver, del
     response = client.post(f"{base(admin_org)}/{endpoint.id}/test", data={"event_type": "member.added"})
     assert response.status_code == 303
     page = client.get(f"{base(admin_org)}/{endpoint.id}").get_data(as_text=True)
-    assert 'hx-trigger="every 2s"' in page and "Pending" in page
+    assert 'hx-trigger="load delay:2s, poll-resume"' in page and "Pending" in page
     region = {"HX-Request": "true", "HX-Target": "delivery_rows"}
-    poll = client.get(f"{base(admin_org)}/{endpoint.id}?status=all&page=1", headers=region)
+    poll = client.get(f"{base(admin_org)}/{endpoint.id}?status=all&page=1&poll=1", headers=region)
     assert poll.status_code == 200 and poll.get_data(as_text=True).lstrip().startswith("<tbody")
+    # Each round asks the next one to wait longer, up to a minute (issue 16: no 2 s re-checks for hours).
+    assert 'poll=2"' in poll.text and "load delay:2s" in poll.text
+    later = client.get(f"{base(admin_org)}/{endpoint.id}?status=all&page=1&poll=9", headers=region).text
+    assert "load delay:60s" in later and "data-poll" in later
     deliver()
     (request,) = receiver.wait_for(1)
     payload = verify(request, webhooks.current_secret(endpoint))
     assert payload["type"] == "member.added" and payload["data"]["user"]["email"] == "ada@example.com"
     settled = client.get(f"{base(admin_org)}/{endpoint.id}?status=all&page=1", headers=region)
     assert settled.status_code == 286       # htmx stops polling
-    assert "Succeeded" in settled.get_data(as_text=True) and "every 2s" not in settled.get_data(as_text=True)
+    assert "Succeeded" in settled.get_data(as_text=True) and "hx-trigger" not in settled.get_data(as_text=True)
     bad = client.post(f"{base(admin_org)}/{endpoint.id}/test", data={"event_type": "no.such"})
     assert bad.status_code == 422 and b"Choose an event type from the catalog." in bad.data
 
