@@ -98,6 +98,7 @@ def org_access(org, membership):
             signed_in_by_sso=lambda: org.id in sessions.sso_grant_org_ids(sessions.current_session())):
         flash(f"{org.name} requires two-factor authentication. Add an authenticator app or a passkey to "
               "continue to it.", "warning")
+        session[twofactor.RETURN_TO_SESSION_KEY] = back  # offered once a factor is added
         target = url_for("twofactor.account_two_factor")
     else:
         return None

@@ -44,6 +44,9 @@ REQUIRED_ROLES = {
     TwoFactorRequirement.admins: frozenset({Role.owner, Role.admin}),
     TwoFactorRequirement.everyone: frozenset(Role),
 }
+# Where the person was going when an org's requirement sent them to add a factor (a session key that
+# tenancy.py sets and the account page reads).
+RETURN_TO_SESSION_KEY = "two_factor_return_to"
 REQUIREMENT_LABELS = {
     TwoFactorRequirement.off: "Not required",
     TwoFactorRequirement.admins: "Required for owners and admins",

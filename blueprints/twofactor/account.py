@@ -144,13 +144,21 @@ def account_two_factor():
 
 
 def _render_overview(status=200):
-    return render_page("twofactor/account.html", status=status, factors=twofactor.factors_of(_user()),
-                       confirm_form=ConfirmForm(formdata=None), remembered=twofactor.remembered_devices(_user()))
+    factors = twofactor.factors_of(_user())
+    return render_page("twofactor/account.html", status=status, factors=factors,
+                       confirm_form=ConfirmForm(formdata=None), remembered=twofactor.remembered_devices(_user()),
+                       return_to=_take_return_to() if factors.enabled else None)
+
+
+def _take_return_to():
+    """Where an org's requirement interrupted the person, once they have a factor (offered once)."""
+    return safe_next_url(session.pop(twofactor.RETURN_TO_SESSION_KEY, None))
 
 
 def _show_codes(codes, heading):
     """The recovery codes, once: not kept in the browser's history or any cache."""
-    response = make_response(render_page("twofactor/recovery_codes.html", codes=codes, heading=heading))
+    done_url = _take_return_to() or url_for("twofactor.account_two_factor")
+    response = make_response(render_page("twofactor/recovery_codes.html", codes=codes, heading=heading, done_url=done_url))
     response.headers["Cache-Control"] = "no-store"
     return response
 

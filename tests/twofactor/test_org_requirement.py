@@ -6,7 +6,7 @@ from extensions import db
 from models import AuditEvent, Organization, OutboundEmail, Role, TwoFactorRequirement
 from services import twofactor
 from services.events import SYSTEM
-from tests.twofactor.helpers import enable_totp
+from tests.twofactor.helpers import code_at, enable_totp
 
 
 @pytest.fixture
@@ -36,7 +36,11 @@ def test_a_member_without_two_factor_is_led_to_set_it_up_for_that_org_only(clien
     # htmx navigations are told to leave the page
     assert client.get("/app/o/strict/members", headers={"HX-Request": "true"}).headers["HX-Redirect"] == "/app/account/two-factor"
 
-    enable_totp(ada)
+    # Once a factor is added, the page leads back to where the requirement interrupted.
+    client.post("/app/account/two-factor/totp/start")
+    secret = twofactor.pending_totp_secret(ada)
+    codes_page = client.post("/app/account/two-factor/totp", data={"code": code_at(secret)})
+    assert b'href="/app/o/strict/members" id="recovery_codes_done"' in codes_page.data
     assert client.get("/app/o/strict/members").status_code == 200
 
 
