@@ -22,6 +22,7 @@ from permissions import role_can
 from request_context import client_ip
 from services import ServiceError, api_keys
 from services.audit import decode_cursor, encode_cursor
+from services.json_text import unstorable_text
 from services.events import Actor
 from tenancy import bind_org
 
@@ -210,16 +211,6 @@ def _validator(name):
     return Draft202012Validator(schemas.REQUESTS[name])
 
 
-def _contains_nul(value):
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
-
-
 def read_body(schema_name, optional=False):
     """The request's JSON body, validated against its published schema (400/413/422 otherwise)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:  # refused before it is read into memory
@@ -235,9 +226,9 @@ def read_body(schema_name, optional=False):
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from None
-    if _contains_nul(body):
-        # PostgreSQL cannot store NUL in text: refuse it here, whatever the field.
-        raise ApiError(400, "invalid_json", "The request body contains a NUL character (\\u0000), which is not allowed.")
+    problem = unstorable_text(body)
+    if problem:  # refused here, whatever the field: no column can store it
+        raise ApiError(400, "invalid_json", f"The request body {problem}.")
     errors = sorted(_validator(schema_name).iter_errors(body), key=lambda e: list(e.absolute_path))
     if errors:
         details = {"errors": [{"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message[:300]}

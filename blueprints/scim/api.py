@@ -13,6 +13,7 @@ from extensions import db, limiter
 from models import ScimGroup, ScimUser
 from request_context import client_ip
 from services.events import Actor
+from services.json_text import unstorable_text
 from services.scim import DEFAULT_COUNT, MAX_RESULTS, SEARCH_SCHEMA, LIST_SCHEMA, ScimError, invalid_syntax, invalid_value, not_found
 from services.scim import provisioning, settings
 from services.scim.resources import Projection, etag, group_members, group_resource, user_groups, user_resource
@@ -189,22 +190,18 @@ def read_json():
 
 def check_json_shape(body):
     """Refuse what no SCIM resource holds before anything walks it: nesting deeper than MAX_JSON_DEPTH
-    (a SCIM body is at most five levels deep) and NUL characters, which PostgreSQL cannot store in
-    text and which forge log lines."""
+    (a SCIM body is at most five levels deep), then NUL characters and lone surrogates, which no
+    column stores and which forge or break log lines."""
     pending = [(body, 1)]
     while pending:
         value, depth = pending.pop()
         if depth > MAX_JSON_DEPTH:
             raise invalid_syntax(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if "\x00" in key:
-                    raise invalid_value("An attribute name contains a NUL character (\\u0000).")
-                pending.append((item, depth + 1))
-        elif isinstance(value, list):
-            pending.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str) and "\x00" in value:
-            raise invalid_value("A value contains a NUL character (\\u0000), which is not allowed.")
+        if isinstance(value, (dict, list)):
+            pending.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    problem = unstorable_text(body)
+    if problem:
+        raise invalid_value(f"The request body {problem}.")
 
 
 def _int_param(name, default, source=None):

@@ -181,6 +181,9 @@ def test_malformed_json_and_nul_characters_get_400(client, api_org):
     response = client.post("/api/v1/invitations", data='{"email": "a\\u0000@example.com", "role": "member"}',
                            headers={**bearer(key), "Content-Type": "application/json"})
     assert response.status_code == 400 and "NUL" in error_of(response)["message"]
+    response = client.post("/api/v1/invitations", data='{"email": "\\udc00@example.com", "role": "member"}',
+                           headers={**bearer(key), "Content-Type": "application/json"})
+    assert response.status_code == 400 and "surrogate" in error_of(response)["message"]
     response = client.get("/api/v1/audit-events?actor=a%00b", headers=bearer(key))
     assert response.status_code == 400
     assert db.session.scalar(db.select(db.func.count(Invitation.id))) == 0

@@ -1,5 +1,5 @@
-"""Headless Chromium: invite with htmx, revoke with hx-confirm, and a second person joins from the
-emailed link. Saves screenshots of the main screens."""
+"""Headless Chromium: invite with htmx, revoke through the confirmation dialog, and a second person
+joins from the emailed link. Saves screenshots of the main screens."""
 import pytest
 
 from extensions import db
@@ -44,10 +44,11 @@ def test_invite_revoke_and_join_from_the_emailed_link(acme, make, live_server, b
     admin.click("#invite_submit")
     admin.locator(".field-error", has_text="already has a pending invitation").wait_for()
 
-    # Revoke asks first (hx-confirm), then the row disappears.
+    # Revoke asks first (hx-confirm, answered in the page's own <dialog>), then the row disappears.
     temp = db.session.query(Invitation).filter_by(email="temp@example.com").one()
-    admin.once("dialog", lambda dialog: dialog.accept())
     admin.click(f"#revoke-{temp.id}")
+    admin.locator("#confirm_dialog").wait_for()
+    admin.locator("#confirm_dialog_confirm").click()
     admin.locator("#invitations_notice", has_text="Invitation for temp@example.com revoked.").wait_for()
     assert admin.locator(f"#invitation-{temp.id}").count() == 0
     assert admin.locator("#invitation_rows tbody tr").count() == 1

@@ -198,6 +198,9 @@ def test_deep_nesting_nul_and_huge_start_index_are_400(scim):
     assert "NUL" in error["detail"]
     assert_scim_error(scim.request("POST", "/Users", raw=json.dumps(user_body("key@example.com")).replace('"active"', '"act\\u0000ive"')),
                       400, "invalidValue")
+    # A lone surrogate escape decodes to text no database or log line can encode (found by the property test).
+    error = assert_scim_error(scim.request("POST", "/Users", raw='{"userName": "\\ud800"}'), 400, "invalidValue")
+    assert "surrogate" in error["detail"]
     assert_scim_error(scim.get("/Users?startIndex=99999999999999999999"), 400, "invalidValue")
     assert_scim_error(scim.post("/Users/.search", {"startIndex": 10**20}), 400, "invalidValue")
     assert_scim_error(scim.post("/Users/.search", {"attributes": [1, 2]}), 400, "invalidValue")
