@@ -104,9 +104,11 @@ def _remove_everything_if_no_factor_left(user):
         db.session.execute(delete(RememberedDevice).where(RememberedDevice.user_id == user.id))
 
 
-def _emit_factor(event_type, user, actor, kind, label, **extra):
+def _emit_factor(event_type, user, actor, kind, label):
+    # summary: what the security notice names (services/notifications.py puts it in the body).
+    name = label if kind == "totp" else f"Passkey “{label}”"
     emit(None, event_type, actor, [user_target(user)],
-         {"user": _user_payload(user), "factor": {"type": kind, "name": label}, **extra})
+         {"user": _user_payload(user), "factor": {"type": kind, "name": label}, "summary": f"{name}."})
 
 
 # --- Authenticator app (TOTP, RFC 6238) ----------------------------------------------------------
@@ -278,8 +280,10 @@ def use_recovery_code(user, code, actor):
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return False
+    left = recovery_codes_left(user)
     emit(None, "user.recovery_code_used", actor, [user_target(user)],
-         {"user": _user_payload(user), "codes_left": recovery_codes_left(user)})
+         {"user": _user_payload(user), "codes_left": left,
+          "summary": f"{left} recovery code{'' if left == 1 else 's'} left. If this was not you, change your password."})
     return True
 
 

@@ -191,3 +191,10 @@ def test_confirming_with_a_passkey_refuses_bad_input(client, person):
     assert nothing.status_code == 422 and "sent no passkey" in nothing.json["error"]["message"]
     with client.session_transaction() as session:
         assert "reauthenticated" not in session
+
+
+def test_security_notices_name_the_factor(client, person):
+    # One's own action is emailed (was it really you?), not put in one's own inbox.
+    enable_totp(person)
+    email = OutboundEmail.query.filter_by(to_address=person.email).one()
+    assert "Authenticator app." in email.text_body
