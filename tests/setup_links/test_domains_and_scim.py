@@ -24,7 +24,7 @@ def test_a_domain_is_added_and_rechecked_live_until_verified(acme, client, dns):
     assert domain.domain == "acmecorp.com" and not domain.is_verified
     page = client.get(home + "/domains").get_data(as_text=True)
     record = domains.txt_record_value(domain)
-    assert record in page and "hx-trigger=\"every 10s\"" in page
+    assert record in page and "hx-trigger=\"every 10s, poll-resume\"" in page
 
     # The poll before the record is published: the row again, still waiting, polling on.
     check = f"{home}/domains/{domain.id}/check"
