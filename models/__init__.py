@@ -9,7 +9,7 @@ from models.setup_links import SetupLink
 from models.sessions import SessionSsoGrant, UserSession
 from models.scim import ScimConfig, ScimGroup, ScimGroupMember, ScimRequestLog, ScimToken, ScimUser, ScimUserValue
 from models.sso import (SsoAssertionReplay, SsoCertificate, SsoConnection, SsoDomain, SsoGroupMapping,
-                        SsoIdentity, SsoLoginAttempt, SsoRequestState)
+                        SsoIdentity, SsoLoginAttempt, SsoPendingLogin, SsoRequestState)
 from models.twofactor import Passkey, RecoveryCode, RememberedDevice, TotpFactor
 from models.users import User, normalise_email
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -20,7 +20,7 @@ __all__ = [
     "ScimConfig", "SessionSsoGrant", "UserSession", "ScimGroup", "ScimGroupMember", "ScimRequestLog", "ScimToken", "ScimUser", "ScimUserValue",
     "SetupLink",
     "SsoAssertionReplay", "SsoCertificate", "SsoConnection", "SsoDomain", "SsoGroupMapping", "SsoIdentity",
-    "SsoLoginAttempt", "SsoRequestState",
+    "SsoLoginAttempt", "SsoPendingLogin", "SsoRequestState",
     "Passkey", "RecoveryCode", "RememberedDevice", "TotpFactor", "TwoFactorRequirement",
     "User", "normalise_email", "parse_uuid", "utcnow",
     "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "WebhookMessage",

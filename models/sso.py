@@ -174,6 +174,30 @@ class SsoRequestState(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     is_test: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # SHA-256 of the nonce cookie of the browser that started this login: only that browser may finish
+    # it (login CSRF, issue 13 item 6). NULL for test logins, which sign nobody in.
+    browser_nonce_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SsoPendingLogin(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
+    """A response the ACS validated, waiting for the browser to finish it on a same-site GET (where its
+    cookies come along): the nonce check, the question before replacing a different signed-in person,
+    and the person's consent before an existing account is linked. Keyed by the SHA-256 of a one-time
+    key; consumed once."""
+
+    __tablename__ = "sso_pending_logins"
+    __table_args__ = (Index("ix_sso_pending_logins_created", "created_at"),)
+
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # The SP-initiated login it answers (its browser nonce); NULL for an IdP-initiated response.
+    request_state_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("sso_request_states.id", ondelete="CASCADE"), nullable=True)
+    initiated_by: Mapped[str] = mapped_column(String(10), nullable=False)  # sp, idp
+    # What the assertion said: name_id, email, name, groups, groups_unknown (never the response itself).
+    identity: Mapped[dict] = mapped_column(JSON, nullable=False)
+    return_path: Mapped[str] = mapped_column(String(2048), nullable=False, default="")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SsoAssertionReplay(UUIDPrimaryKey, CreatedAt, db.Model):

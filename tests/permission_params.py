@@ -158,6 +158,23 @@ PARAM_FACTORIES["sso_certificate_id"] = _sso_certificate
 PARAM_FACTORIES["group_mapping_id"] = _group_mapping
 PARAM_FACTORIES["sso_domain_id"] = _sso_domain
 PARAM_FACTORIES["login_attempt_id"] = _login_attempt
+
+
+def _sso_identity(org, owner):
+    """A member linked to the org's IdP (issue 13: identities are unlinked by the person or an owner)."""
+    import uuid
+
+    from extensions import db
+    from models import SsoIdentity
+    from tests import factories
+    person = factories.member(org, user_=factories.user(password=None))
+    identity = SsoIdentity(org_id=org.id, name_id=f"n{uuid.uuid4().hex[:12]}@example.com", user_id=person.id)
+    db.session.add(identity)
+    db.session.commit()
+    return identity.id
+
+
+PARAM_FACTORIES["sso_identity_id"] = _sso_identity
 # --- API keys ------------------------------------------------------------------------------------
 
 def _api_key(org, owner):

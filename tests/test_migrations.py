@@ -87,3 +87,45 @@ def test_events_from_before_the_feed_order_keep_their_order_before_all_later_one
 def _uuid_param(conn, value):
     # The Uuid type stores 32 hex digits on SQLite and a native uuid on PostgreSQL.
     return value if conn.dialect.name == "postgresql" else value.hex
+
+
+def test_existing_sso_links_stay_linked_and_jit_accounts_become_managed(scratch_database_url):
+    """Issue 13: the identity model's data migration locks nobody out. Every SSO link stays (no consent
+    is asked again); an account without a password linked to one org only (JIT made it) becomes managed
+    by that org; a password account, or one linked to two orgs, stays the person's own."""
+    def check():
+        app = create_app(TestConfig(SQLALCHEMY_DATABASE_URI=scratch_database_url))
+        with app.app_context():
+            upgrade(revision="c4d5e6f7a8b9")
+            org_a, org_b = uuid.uuid4(), uuid.uuid4()
+            people = {"jit": (None, [org_a]), "own": ("argon2-hash", [org_a]), "two": (None, [org_a, org_b]),
+                      "none": (None, [])}
+            ids = {name: uuid.uuid4() for name in people}
+            with db.engine.begin() as conn:
+                for org_id in (org_a, org_b):
+                    conn.execute(text("INSERT INTO organizations (id, name, slug, status, created_at) "
+                                      "VALUES (:id, 'Org', :slug, 'active', '2026-01-01 00:00:00+00')"),
+                                 {"id": _uuid_param(conn, org_id), "slug": org_id.hex[:12]})
+                for name, (password_hash, orgs) in people.items():
+                    conn.execute(text(
+                        "INSERT INTO users (id, email, name, password_hash, session_epoch, is_deactivated, created_at) "
+                        "VALUES (:id, :email, :name, :hash, 0, false, '2026-01-01 00:00:00+00')"),
+                        {"id": _uuid_param(conn, ids[name]), "email": f"{name}@example.com", "name": name,
+                         "hash": password_hash})
+                    for org_id in orgs:
+                        conn.execute(text("INSERT INTO sso_identities (id, org_id, name_id, user_id, groups, created_at) "
+                                          "VALUES (:id, :org, :name_id, :user, '[]', '2026-01-01 00:00:00+00')"),
+                                     {"id": _uuid_param(conn, uuid.uuid4()), "org": _uuid_param(conn, org_id),
+                                      "name_id": f"{name}@example.com", "user": _uuid_param(conn, ids[name])})
+            upgrade()
+            with db.engine.connect() as conn:
+                managed = {row.name: row.managed_by_org_id for row in conn.execute(
+                    text("SELECT name, managed_by_org_id FROM users"))}
+                links = conn.execute(text("SELECT COUNT(*) FROM sso_identities")).scalar()
+            db.engine.dispose()
+        return managed, links, org_a
+
+    managed, links, org_a = contextvars.Context().run(check)
+    assert links == 4  # every link kept
+    assert uuid.UUID(str(managed["jit"])) == org_a
+    assert managed["own"] is None and managed["two"] is None and managed["none"] is None

@@ -45,10 +45,11 @@ def limit_by_account(setting, deduct_when=None):
     return limiter.limit(_setting(setting), key_func=_account_key, methods=["POST"], deduct_when=deduct_when)
 
 
-def limit_password_tries_by_account():
-    """Every door that checks an account's password (login, break-glass) counts against one shared
-    limit per account, so a locked account gets no extra tries through another door (issue 13, item 7)."""
-    return limiter.shared_limit(_setting("LOGIN_RATE_LIMIT_ACCOUNT"), scope="account-password", key_func=_account_key,
+def limit_password_tries_by_account(key_func=_account_key):
+    """Every door that checks an account's password (login, break-glass, SSO link consent) counts against
+    one shared limit per account, so a locked account gets no extra tries through another door (issue 13,
+    item 7). key_func names the account ("account:<email>") where the form has no email field."""
+    return limiter.shared_limit(_setting("LOGIN_RATE_LIMIT_ACCOUNT"), scope="account-password", key_func=key_func,
                                 methods=["POST"], deduct_when=failed_attempt)
 
 

@@ -1,7 +1,7 @@
 """Accounts: sign-up and password reset by emailed link, login and logout, and the account page."""
 import uuid
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -11,14 +11,16 @@ from blueprints.auth.forms import (ChangePasswordForm, FinishSignupForm, ForgotP
                                    ProfileForm, ResetPasswordForm, RevokeSessionsForm, SignupForm)
 from blueprints.auth.ratelimits import (failed_attempt, limit_by_account, limit_by_ip, limit_by_user,
                                          limit_password_tries_by_account)
+from blueprints.sso.forms import ConfirmForm
 from blueprints.formtools import apply_service_error, safe_next_url
 from blueprints.twofactor.login import continue_login
 from extensions import db, jobs
 from jobs import email as email_jobs
 from htmx import render_page
-from models import Membership, User
+from models import Membership, Organization, User, parse_uuid
 from request_context import client_ip, current_actor
 from services import ServiceError, accounts, sessions, twofactor
+from services.sso import identities as sso_identities
 from tenancy import public_page, user_page
 
 SIGN_UP_SENT_MESSAGE = ("Check your inbox: we sent {email} a link to continue. It expires in {minutes} minutes. "
@@ -241,6 +243,27 @@ def account_sessions_revoke():
     return render_page("auth/revoke_sessions_confirm.html", form=form)
 
 
+@bp.route("/app/account/identities/<sso_identity_id>/delete", methods=["GET", "POST"])
+@user_page
+def account_identities_delete(sso_identity_id):
+    """Unlink a workspace's identity provider from my account (GET asks to confirm)."""
+    identity = sso_identities.identity_of(current_user, parse_uuid(sso_identity_id)) if parse_uuid(sso_identity_id) else None
+    if identity is None:
+        abort(404)
+    org = db.session.get(Organization, identity.org_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        sso_identities.unlink_identity(org, identity, current_actor())
+        db.session.commit()
+        flash(f"{org.name}'s identity provider is no longer linked to your account.", "success")
+        return redirect(url_for("auth.account_settings") + "#linked_identities", 303)
+    return render_page("sso/confirm.html", form=form, title=f"Unlink {org.name}'s single sign-on?",
+                       text=f"{org.name}'s identity provider will no longer sign you in, and your single sign-on "
+                            f"sessions for {org.name} end. You stay a member; {org.name} may ask you to link again.",
+                       action=url_for("auth.account_identities_delete", sso_identity_id=identity.id), button="Unlink",
+                       cancel_url=url_for("auth.account_settings") + "#linked_identities")
+
+
 def _render_account(profile_form=None, password_form=None, status=200):
     user = current_user
     workspace_count = db.session.scalar(select(func.count()).select_from(Membership)
@@ -252,4 +275,6 @@ def _render_account(profile_form=None, password_form=None, status=200):
         revoke_form=RevokeSessionsForm(formdata=None),
         workspace_count=workspace_count,
         two_factor_on=twofactor.has_two_factor(user.id),
+        identities=sso_identities.linked_identities(user),
+        managed_by=db.session.get(Organization, user.managed_by_org_id) if user.managed_by_org_id else None,
     )

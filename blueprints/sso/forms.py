@@ -70,3 +70,7 @@ class BreakGlassForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
     reason = StringField("Why single sign-on cannot be used", validators=[DataRequired("Say why."), Length(max=500)],
                          description="Recorded in the audit log of every workspace that requires SSO of you; its owners are told.")
+
+
+class LinkPasswordForm(FlaskForm):
+    password = PasswordField("The account's password", validators=[DataRequired("Enter the account's password.")])

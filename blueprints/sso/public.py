@@ -3,18 +3,24 @@
     GET,POST  /sso                          sso_discover      (email -> its verified domain's org(s))
     GET       /sso/<org_ref>/login          sso_login         (AuthnRequest, RelayState = one-time state key)
     POST      /sso/<org_ref>/acs            sso_acs           (CSRF-exempt: a cross-site POST verified by signature)
+    GET       /sso/<org_ref>/finish/<key>   sso_finish        (same-site: nonce check, then sign in, ask, or consent)
+    POST      /sso/<org_ref>/finish/<key>   sso_finish_switch (an IdP-initiated login replaces another person)
+    POST      /sso/<org_ref>/finish/<key>/link        sso_link_password (consent: the account's password)
+    POST      /sso/<org_ref>/finish/<key>/email-link  sso_link_email    (consent: a one-time link emailed)
+    GET,POST  /sso/<org_ref>/link/<token>   sso_link_confirm  (the emailed link: GET asks, POST links)
     GET       /sso/<org_ref>/metadata       sso_metadata      (SP metadata; also the SP entity ID)
     GET,POST  /sso/break-glass              sso_break_glass   (owners' audited password login under Require SSO)
 
 org_ref is the org's id: unlike its slug it never changes, so the URLs given to the IdP keep working.
 """
-from flask import current_app, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
+from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from blueprints.auth.ratelimits import limit_password_tries_by_account
+from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account
 from blueprints.formtools import apply_service_error, safe_next_url
 from blueprints.sso import bp
-from blueprints.sso.forms import BreakGlassForm, DiscoverForm
+from blueprints.sso.forms import BreakGlassForm, ConfirmForm, DiscoverForm, LinkPasswordForm
 from blueprints.twofactor.login import continue_login
 from extensions import csrf, db, limiter
 from htmx import render_page
@@ -22,7 +28,7 @@ from models import Organization, SsoConnection
 from request_context import client_ip
 from services import ServiceError, sessions
 from services.sso import config as sso_config
-from services.sso import domains, enforcement, login as sso_login_service, saml
+from services.sso import domains, enforcement, finish, login as sso_login_service, saml
 from tenancy import public_page
 
 
@@ -53,12 +59,20 @@ def sso_login(org_ref):
     """Send the browser to the org's IdP with an AuthnRequest."""
     org = sso_login_service.org_for_ref(org_ref)
     connection = sso_config.get_connection(org.id) if org else None
+    nonce = finish.browser_nonce(request.cookies.get(finish.NONCE_COOKIE))
     try:
-        url = sso_login_service.start_login(org, connection, safe_next_url(request.args.get("next")))
+        url = sso_login_service.start_login(org, connection, safe_next_url(request.args.get("next")),
+                                            browser_nonce=nonce)
     except ServiceError as error:
         return render_page("sso/refused.html", status=404, reason=error.message, org=org, attempt=None)
     db.session.commit()
-    return redirect(url, 303)
+    response = redirect(url, 303)
+    # Only this browser may finish the login (login CSRF): the finishing GET is same-site, so a Lax
+    # cookie comes along, while the IdP's cross-site POST to the ACS carries none.
+    response.set_cookie(finish.NONCE_COOKIE, nonce, max_age=int(sso_login_service.STATE_TTL.total_seconds()),
+                        path="/sso/", secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True,
+                        samesite="Lax")
+    return response
 
 
 @bp.route("/sso/<org_ref>/acs", methods=["POST"])
@@ -75,8 +89,6 @@ def sso_acs(org_ref):
     outcome = sso_login_service.receive_response(org_ref, saml_response, relay_state, client_ip(),
                                                  request.headers.get("User-Agent"), oversized=oversized)
     org_slug = outcome.org.slug if outcome.org is not None else None
-    if outcome.user is not None:
-        sessions.grant_sso(outcome.user, outcome.org)
     db.session.commit()
     if outcome.setup_link_id is not None:
         # A test started through a setup link: its result page is the link's, not the settings'.
@@ -89,11 +101,116 @@ def sso_acs(org_ref):
     if outcome.refused is not None:
         return render_page("sso/refused.html", status=outcome.refused.status, reason=outcome.refused.reason,
                            org=outcome.org, attempt=outcome.attempt)
-    return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=org_slug), 303)
+    return redirect(url_for("sso.sso_finish", org_ref=outcome.org.id, key=outcome.finish_key), 303)
 
 
 # Capped before the form is parsed (app.apply_view_body_limit): a huge post is refused unread.
 sso_acs.max_body_bytes = lambda config: config["SSO_MAX_RESPONSE_BYTES"] * 2 + 16 * 1024
+
+
+@bp.route("/sso/<org_ref>/finish/<key>")
+@public_page
+def sso_finish(org_ref, key):
+    """Finish a validated response in the browser that started the login (or ask first)."""
+    return _finish(finish.finish_login(org_ref, key, request.cookies.get(finish.NONCE_COOKIE), _signed_in(),
+                                       ip=client_ip(), user_agent=request.headers.get("User-Agent")), key)
+
+
+@bp.route("/sso/<org_ref>/finish/<key>", methods=["POST"])
+@public_page
+def sso_finish_switch(org_ref, key):
+    """The person confirmed that an IdP-initiated login may replace who is signed in here."""
+    if not ConfirmForm().validate_on_submit():
+        return render_page("sso/refused.html", status=400, reason=finish.EXPIRED, org=None, attempt=None)
+    return _finish(finish.finish_login(org_ref, key, request.cookies.get(finish.NONCE_COOKIE), _signed_in(),
+                                       switch_confirmed=True, ip=client_ip(),
+                                       user_agent=request.headers.get("User-Agent")), key)
+
+
+def _consent_account_key():
+    """The per-account password limit (shared with login and break-glass) for a consent form."""
+    try:
+        _, _, user = finish.consent_pending(request.view_args["org_ref"], request.view_args["key"],
+                                            request.cookies.get(finish.NONCE_COOKIE))
+    except ServiceError:
+        return "account:"
+    return "account:" + user.email
+
+
+@bp.route("/sso/<org_ref>/finish/<key>/link", methods=["POST"])
+@public_page
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT_IP"], key_func=client_ip, deduct_when=failed_attempt)
+@limit_password_tries_by_account(key_func=_consent_account_key)
+def sso_link_password(org_ref, key):
+    """Consent by the account's password: link the identity and sign in."""
+    form = LinkPasswordForm()
+    try:
+        org, pending, account = finish.consent_pending(org_ref, key, request.cookies.get(finish.NONCE_COOKIE))
+    except ServiceError as error:
+        return render_page("sso/refused.html", status=400, reason=error.message, org=None, attempt=None)
+    if form.validate_on_submit():
+        try:
+            outcome = finish.link_with_password(org_ref, key, request.cookies.get(finish.NONCE_COOKIE),
+                                                form.password.data, client_ip(), request.headers.get("User-Agent"))
+        except ServiceError as error:
+            apply_service_error(form, error)
+        else:
+            return _finish(outcome, key)
+    return render_page("sso/link.html", status=422, form=form, org=org, account=account, key=key)
+
+
+@bp.route("/sso/<org_ref>/finish/<key>/email-link", methods=["POST"])
+@public_page
+@limiter.limit(lambda: current_app.config["FORGOT_PASSWORD_RATE_LIMIT_IP"], key_func=client_ip)
+def sso_link_email(org_ref, key):
+    """Consent by email: send the account a one-time link."""
+    if not ConfirmForm().validate_on_submit():
+        return render_page("sso/refused.html", status=400, reason=finish.EXPIRED, org=None, attempt=None)
+    try:
+        account = finish.email_link(org_ref, key, request.cookies.get(finish.NONCE_COOKIE))
+    except ServiceError as error:
+        return render_page("sso/refused.html", status=400, reason=error.message, org=None, attempt=None)
+    db.session.commit()
+    flash(f"We emailed {account.email} a link. Open it within {int(finish.CONSENT_TTL.total_seconds() // 60)} "
+          "minutes to link the account.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/sso/<org_ref>/link/<token>", methods=["GET", "POST"])
+@public_page
+def sso_link_confirm(org_ref, token):
+    """The emailed link: GET asks (mail scanners open links), POST links the account and signs in."""
+    try:
+        org, _, account = finish.pending_for_link(org_ref, token)
+    except ServiceError as error:
+        return render_page("sso/refused.html", status=410 if error.code != "invalid" else 400, reason=error.message,
+                           org=None, attempt=None)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        return _finish(finish.link_by_email(org_ref, token, client_ip(), request.headers.get("User-Agent")), None)
+    return render_page("sso/link_confirm.html", form=form, org=org, account=account)
+
+
+def _signed_in():
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def _finish(outcome, key):
+    """The browser's answer to a finished (or paused) login."""
+    if outcome.refused is not None:
+        db.session.commit()  # the refusal is in the SSO log
+        return render_page("sso/refused.html", status=outcome.refused.status, reason=outcome.refused.reason,
+                           org=outcome.org, attempt=outcome.attempt)
+    if outcome.switch_from is not None:
+        return render_page("sso/switch.html", form=ConfirmForm(), org=outcome.org, signed_in=outcome.switch_from,
+                           email=outcome.email)
+    if outcome.consent_for is not None:
+        db.session.commit()  # the pending login waits longer for the consent
+        return render_page("sso/link.html", form=LinkPasswordForm(formdata=None), org=outcome.org,
+                           account=outcome.consent_for, key=key)
+    sessions.grant_sso(outcome.user, outcome.org)
+    db.session.commit()
+    return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=outcome.org.slug), 303)
 
 
 @bp.route("/sso/<org_ref>/metadata")

@@ -20,6 +20,7 @@ emailed to all owners (services/trust.py, issue 13 "Owner-only trust").
     GET       /require                                   sso_require_show (who it affects)
     POST      /require                                   sso_require_update
     GET       /log/<login_attempt_id>                    sso_log_show (an attempt; a test's decoded attributes)
+    GET,POST  /identities/<sso_identity_id>/delete       sso_identities_delete (unlink; GET asks to confirm)
 """
 from datetime import timedelta
 
@@ -31,11 +32,12 @@ from blueprints.sso.forms import (CertificateForm, ConfirmForm, DomainForm, Grou
                                   MetadataForm, MetadataUrlForm, MoveForm, OptionsForm, RequireSsoForm)
 from extensions import db
 from htmx import render_page
-from models import SsoCertificate, SsoDomain, SsoGroupMapping, SsoLoginAttempt, utcnow
+from models import SsoCertificate, SsoDomain, SsoGroupMapping, SsoIdentity, SsoLoginAttempt, utcnow
 from request_context import current_actor
 from services import ServiceError
 from services.sso import config as sso_config
 from services.sso import domains, enforcement, login as sso_login_service, saml
+from services.sso import identities as sso_identities
 from tenancy import can, current_org, requires
 
 PREFIX = "/app/o/<org_slug>/settings/sso"
@@ -70,7 +72,8 @@ def _page(status=200, **forms):
             "metadata_url": saml.metadata_url(current_org.id)},
         txt_value=domains.txt_record_value, now=now, warn_before=now + timedelta(days=EXPIRY_WARNING_DAYS),
         attempts=sso_login_service.recent_attempts(current_org.id), confirm_form=ConfirmForm(),
-        may_change_trust=can("trust.manage"), **defaults,
+        may_change_trust=can("trust.manage"), identities=sso_identities.recent_in_org(current_org.id),
+        **defaults,
     )
 
 
@@ -319,3 +322,19 @@ def sso_log_show(login_attempt_id):
     """One attempt of the SSO log: outcome, exact reason, and for a test login the decoded attributes."""
     attempt = SsoLoginAttempt.get_for_org_or_404(current_org.id, login_attempt_id)
     return render_page("sso/attempt.html", attempt=attempt)
+
+
+@bp.route(PREFIX + "/identities/<sso_identity_id>/delete", methods=["GET", "POST"])
+@requires("trust.manage")
+def sso_identities_delete(sso_identity_id):
+    """Unlink a member's account from the IdP (GET asks for confirmation); their SSO grants here end."""
+    identity = SsoIdentity.get_for_org_or_404(current_org.id, sso_identity_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        email = identity.user.email
+        sso_identities.unlink_identity(current_org, identity, current_actor())
+        return _done(f"{email} is no longer linked to your identity provider.", "identities")
+    return render_page("sso/confirm.html", form=form, title=f"Unlink {identity.user.email}?",
+                       text="Your identity provider will no longer sign this account in, and its single sign-on "
+                            "sessions here end. The membership stays; linking again needs the person's consent.",
+                       action=url_for("sso.sso_identities_delete", sso_identity_id=identity.id), button="Unlink")

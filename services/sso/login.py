@@ -11,6 +11,11 @@ The order of the checks (each refusal names its reason in the SSO log; no secret
    deprecated algorithms, audience, destination, recipient, time window, issuer;
 5. the assertion id was never accepted before (kept until the assertion expires);
 6. the asserted email is on one of the org's verified domains.
+
+A response that passes is not a login yet: it is held (SsoPendingLogin) and the browser is sent to a
+same-site GET that finishes it (services/sso/finish.py): only the browser that started an SP-initiated
+login may finish it, an IdP-initiated one never silently replaces a different signed-in person, and an
+existing account is linked only with the person's consent.
 """
 import base64
 import binascii
@@ -29,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from db_scope import bind_org
 from extensions import db
 from models import (Membership, Organization, Role, SsoAssertionReplay, SsoConnection, SsoIdentity, SsoLoginAttempt,
-                    SsoRequestState, User, parse_uuid, utcnow)
+                    SsoPendingLogin, SsoRequestState, User, parse_uuid, utcnow)
 from services import ServiceError, accounts, orgs
 from services.events import Actor, emit, user_target
 from services.sso import config as sso_config
@@ -82,6 +87,7 @@ class AcsOutcome:
     refused: Refused | None = None
     attributes: dict = field(default_factory=dict)
     setup_link_id: uuid.UUID | None = None  # a test of a setup link's draft: its result goes back there
+    finish_key: str | None = None  # the one-time key of the validated response the browser finishes
 
 
 def _hash_key(key):
@@ -108,10 +114,11 @@ def org_and_connection(org_ref):
     return row[0], row[1]
 
 
-def start_login(org, connection, return_path=None, is_test=False, setup_link_id=None):
+def start_login(org, connection, return_path=None, is_test=False, setup_link_id=None, browser_nonce=None):
     """The IdP URL to send the browser to, with a fresh AuthnRequest. Its id and where to go afterwards
     are kept server-side under a one-time key that travels as RelayState (SameSite=Lax: the IdP's POST
-    back arrives without our session cookie). setup_link_id: a test of that link's draft connection."""
+    back arrives without our session cookie), with the hash of the starting browser's nonce cookie.
+    setup_link_id: a test of that link's draft connection."""
     if connection is None or not connection.is_configured:
         raise ServiceError("Single sign-on is not set up for this workspace yet.")
     key = secrets.token_urlsafe(32)
@@ -119,7 +126,8 @@ def start_login(org, connection, return_path=None, is_test=False, setup_link_id=
         key = f"{SETUP_LINK_MARK}{setup_link_id.hex}.{key}"
     url, request_id = saml.authn_request(connection, STATE_PREFIX + key)
     db.session.add(SsoRequestState(org_id=org.id, key_hash=_hash_key(key), request_id=request_id,
-                                   return_path=return_path or "", is_test=is_test, expires_at=utcnow() + STATE_TTL))
+                                   return_path=return_path or "", is_test=is_test, expires_at=utcnow() + STATE_TTL,
+                                   browser_nonce_hash=_hash_key(browser_nonce) if browser_nonce else None))
     db.session.flush()
     return url
 
@@ -130,6 +138,18 @@ def setup_link_of(relay_state):
     if not (relay_state or "").startswith(marked):
         return None
     return parse_uuid(relay_state[len(marked):].split(".", 1)[0])
+
+
+def hold(org, state, initiated_by, identity, return_path):
+    """Keep a validated response for the browser to finish; returns the one-time key (in the finish URL)."""
+    from services.sso.finish import PENDING_TTL
+    key = secrets.token_urlsafe(32)
+    kept = {name: identity[name] for name in ("name_id", "email", "name", "groups", "groups_unknown")}
+    db.session.add(SsoPendingLogin(org_id=org.id, key_hash=_hash_key(key), request_state_id=state.id if state else None,
+                                   initiated_by=initiated_by, identity=kept, return_path=return_path or "",
+                                   expires_at=utcnow() + PENDING_TTL))
+    db.session.flush()
+    return key
 
 
 def _consume_state(org, relay_state):
@@ -274,40 +294,63 @@ def _remember_assertion(org, auth, name_id, email):
         raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
 
 
-def provision(org, connection, identity, actor):
-    """Just-in-time provisioning: the identity (org, NameID) leads to its user; the first login makes
-    the user (SSO-only, no password) and the membership; the group mapping is applied again every time.
+class NeedsConsent(Exception):
+    """The assertion names an existing account that is not linked to this org: the person must prove the
+    account is theirs before it is (services/sso/finish.py)."""
 
-    An existing account with the asserted email is linked only because the email's domain is verified
-    by this org (checked before). Owners are never changed by the IdP. Every refusal comes before the
-    first write, so a refused login leaves nothing half-made."""
-    email, name_id = identity["email"], identity["name_id"]
+
+def resolve(org, identity):
+    """(linked SsoIdentity or None, user or None, membership or None) for an asserted identity; reads only."""
     # A returning person: identity, account and membership in one query.
     row = db.session.execute(
         select(SsoIdentity, User, Membership).join(User, User.id == SsoIdentity.user_id)
         .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.org_id == org.id))
-        .where(SsoIdentity.org_id == org.id, SsoIdentity.name_id == name_id)).first()
-    linked, user, membership = row if row else (None, User.by_email(email), None)
+        .where(SsoIdentity.org_id == org.id, SsoIdentity.name_id == identity["name_id"])).first()
+    if row:
+        return row
+    user = User.by_email(identity["email"])
+    membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)) \
+        if user is not None else None
+    return None, user, membership
+
+
+def needs_consent(org, linked, user):
+    """An existing account not yet linked to org's IdP, and not one org itself created (managed): it is
+    never linked silently (issue 13, item 5)."""
+    return linked is None and user is not None and not user.is_managed_by(org.id)
+
+
+def provision(org, connection, identity, actor, consented=False):
+    """Just-in-time provisioning: the identity (org, NameID) leads to its user; the first login makes
+    the user (SSO-only, no password, managed by org) and the membership; the group mapping is applied
+    again every time.
+
+    An existing account is linked only with the person's consent (consented=True: they gave its password
+    or used a link emailed to it), or when org manages it; else NeedsConsent. Only a managed account's
+    name follows the IdP. Owners are never made or changed by the IdP. Every refusal comes before the
+    first write, so a refused login leaves nothing half-made."""
+    email, name_id = identity["email"], identity["name_id"]
+    linked, user, membership = resolve(org, identity)
     if user is not None:
         if user.is_deactivated:
             raise Refused(f"The account {user.email} is deactivated.", name_id=name_id, email=email)
-        if linked is None:
-            membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id,
-                                                                    Membership.user_id == user.id))
         if membership is not None and not membership.is_active:
             raise Refused(f"{user.email}'s access to this workspace was deactivated.", name_id=name_id, email=email)
+        if needs_consent(org, linked, user) and not consented:
+            raise NeedsConsent(user)
     else:
         try:
             user = accounts.create_user(email, identity["name"] or email.split("@")[0])
         except ServiceError as error:
             raise Refused(f"The account could not be created: {error.message}", name_id=name_id, email=email) from None
+        user.managed_by_org_id = org.id  # made by this org's IdP: managed by it (DESIGN.md section 7)
     if linked is None:
         linked = SsoIdentity(org_id=org.id, name_id=name_id, user_id=user.id)
         db.session.add(linked)
     if linked.groups != identity["groups"] and not identity["groups_unknown"]:
         linked.groups = identity["groups"]
-    if identity["name"] and not user.password_hash and identity["name"][:120] != user.name:
-        user.name = identity["name"][:120]  # an SSO-only account's name follows the IdP
+    if identity["name"] and user.is_managed_by(org.id) and identity["name"][:120] != user.name:
+        user.name = identity["name"][:120]  # a managed account's name follows its org's IdP
     mapped = sso_config.role_for_groups(connection, identity["groups"])
     if membership is None:
         orgs.add_member(org, user, mapped or connection.default_role, actor)
@@ -315,7 +358,8 @@ def provision(org, connection, identity, actor):
         pass  # unknown groups are no reason to demote anyone: the role stays until groups arrive again
     else:
         wanted = mapped or (Role(connection.default_role) if saml.group_roles(connection) else None)
-        if membership.role != Role.owner and wanted is not None and membership.role != wanted:
+        # Ownership is never granted or removed by a group mapping (sso_config.MAPPABLE_ROLES has no owner).
+        if membership.role != Role.owner and wanted is not None and wanted != Role.owner and membership.role != wanted:
             orgs.change_role(org, membership, wanted, actor)
     accounts.record_login(user)
     return user
@@ -350,7 +394,6 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
         initiated_by = "test" if state is not None and state.is_test else ("sp" if state is not None else "idp")
         if setup_link_id is not None and initiated_by != "test":
             raise Refused("A setup link's connection is only ever tested, never used to sign in.")
-        actor = Actor.for_idp(connection, ip, user_agent)
         if initiated_by == "test":
             # A test login proves the connection; nobody is signed in or provisioned by it.
             connection.last_test_succeeded_at = utcnow()
@@ -362,12 +405,10 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
             _record_setup_link_test(org, setup_link_id, attempt)
             return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"],
                               setup_link_id=setup_link_id)
-        user = provision(org, connection, identity, actor)
-        reason = "Signed in. " + GROUPS_OVERAGE_NOTE if identity["groups_unknown"] else "Signed in."
-        attempt = _log(org, "succeeded", reason, initiated_by, ip, identity["name_id"], identity["email"], user)
-        emit(org, "sso.login_succeeded", actor, [user_target(user)],
-             {"user": orgs.user_payload(user), "initiated_by": initiated_by, "groups": identity["groups"][:50]})
-        return AcsOutcome(attempt, org=org, user=user, return_path=return_path)
+        # Nobody is signed in here: the browser finishes the login on a same-site GET, where its nonce
+        # cookie (and session) come along (services/sso/finish.py).
+        key = hold(org, state, initiated_by, identity, return_path)
+        return AcsOutcome(None, org=org, return_path=return_path, finish_key=key)
     except Refused as refused:
         if state is None and (relay_state or "").startswith(STATE_PREFIX):
             state = db.session.scalar(select(SsoRequestState).where(

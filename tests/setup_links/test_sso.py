@@ -89,7 +89,8 @@ def test_sso_is_saved_only_after_a_passing_test_and_then_signs_people_in(acme, c
     request_id, relay_state, _ = TestIdP.parse_authn_request(start.headers["Location"])
     response = idp.response(f"grace@{DOMAIN}", saml.acs_url(org.id), saml.sp_entity_id(org.id),
                             in_response_to=request_id, attributes={"groups": ["Engineering"]})
-    assert employee.post(f"/sso/{org.id}/acs", data={"SAMLResponse": response, "RelayState": relay_state}).status_code == 303
+    answered = employee.post(f"/sso/{org.id}/acs", data={"SAMLResponse": response, "RelayState": relay_state})
+    assert employee.get(answered.headers["Location"]).status_code == 303  # the browser finishes its login
     grace = User.by_email(f"grace@{DOMAIN}")
     assert db.session.scalar(select(Membership.role).where(Membership.user_id == grace.id)) == Role.admin
 

@@ -60,10 +60,28 @@ def allow_idp_initiated(org, allowed=True):
     db.session.commit()
 
 
+# RelayState -> the browser (test client) that started that login: only it holds the nonce cookie that
+# finishes the login after the ACS (services/sso/finish.py).
+STARTED_BY = {}
+
+
 def start_login(client, org, next_path=None):
     """Follow the SP's redirect to the IdP; returns (request id, RelayState)."""
     query = f"?next={next_path}" if next_path else ""
     response = client.get(f"/sso/{org.id}/login{query}")
     assert response.status_code == 303, response.get_data(as_text=True)
     request_id, relay_state, _ = TestIdP.parse_authn_request(response.headers["Location"])
+    STARTED_BY[relay_state] = client
     return request_id, relay_state
+
+
+def post_to_acs(app, org, saml_response, relay_state="", browser=None):
+    """The IdP's POST, then the browser's same-site GET that finishes the login: (browser, response).
+
+    The browser is the one that started the login (for SP-initiated) or a fresh one; the ACS answers
+    a validated response with a redirect to the finishing GET, which the browser follows."""
+    browser = browser or STARTED_BY.get(relay_state) or app.test_client()
+    response = browser.post(acs_path(org), data={"SAMLResponse": saml_response, "RelayState": relay_state})
+    if response.status_code == 303 and response.headers["Location"].startswith(f"/sso/{org.id}/finish/"):
+        response = browser.get(response.headers["Location"])
+    return browser, response

@@ -10,14 +10,14 @@ from extensions import db
 from models import AuditEvent, Membership, Role, SsoIdentity, SsoLoginAttempt, User
 from services.events import SYSTEM
 from services.sso import config as sso_config
-from tests.sso.conftest import DOMAIN, acs_path, allow_idp_initiated, start_login
+from tests.sso.conftest import DOMAIN, acs_path, allow_idp_initiated, post_to_acs, start_login
+from tests.factories import PASSWORD
 from tests.sso.idp import DIGEST_SHA1, RSA_SHA1, saml_time
 
 
 def post(app, org, saml_response, relay_state=""):
-    """A fresh client (no cookies at all), as the IdP's cross-site POST arrives under SameSite=Lax."""
-    client = app.test_client()
-    return client, client.post(acs_path(org), data={"SAMLResponse": saml_response, "RelayState": relay_state})
+    """The IdP's POST to the ACS, and the finishing GET by the browser that started the login."""
+    return post_to_acs(app, org, saml_response, relay_state)
 
 
 def last_attempt(org):
@@ -97,12 +97,19 @@ def test_entra_groups_overage_leaves_the_role_as_it_was(app, idp):
             assert last_attempt(idp.org).reason == "Signed in."
 
 
-def test_existing_account_on_verified_domain_is_linked(app, idp, make):
+def test_existing_account_on_verified_domain_is_linked_only_with_its_password(app, idp, make):
     existing = make.user(email=f"grace@{DOMAIN}")
     _, relay, saml_response = sp_initiated(app, idp, email=f"grace@{DOMAIN}")
-    _, response = post(app, idp.org, saml_response, relay)
+    browser, response = post(app, idp.org, saml_response, relay)
+    assert response.status_code == 200 and 'id="sso_link"' in response.get_data(as_text=True)
+    assert db.session.scalar(select(SsoIdentity).where(SsoIdentity.org_id == idp.org.id)) is None
+    link_url = re.search(r'action="([^"]+/link)"', response.get_data(as_text=True)).group(1)
+    assert browser.post(link_url, data={"password": "not it"}).status_code == 422
+    response = browser.post(link_url, data={"password": PASSWORD})
     assert response.status_code == 303
     assert db.session.scalar(select(SsoIdentity.user_id).where(SsoIdentity.org_id == idp.org.id)) == existing.id
+    assert User.by_email(existing.email).managed_by_org_id is None  # linked, still the person's own
+    assert browser.get(f"/app/o/{idp.org.slug}/").status_code == 200
 
 
 def test_email_on_unverified_domain_is_refused(app, idp):

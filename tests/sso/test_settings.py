@@ -5,7 +5,7 @@ import io
 from sqlalchemy import select
 
 from extensions import db
-from models import AuditEvent, Role, SsoDomain, SsoLoginAttempt
+from models import AuditEvent, Role, SsoDomain, SsoIdentity, SsoLoginAttempt
 from services.events import SYSTEM
 from services.sso import config as sso_config
 from services.sso import domains
@@ -197,6 +197,7 @@ def test_require_sso_needs_a_successful_test_and_then_enforces(app, client, logi
 def test_sso_login_lands_an_enforced_member_in_the_workspace(app, idp, make):
     connection = sso_config.get_connection(idp.org.id)
     employee = make.member(idp.org, Role.member, user_=make.user(email=f"grace@{DOMAIN}"))
+    db.session.add(SsoIdentity(org_id=idp.org.id, name_id=employee.email, user_id=employee.id))  # linked before
     from models import utcnow
     connection.last_test_succeeded_at = utcnow()
     from services.sso import enforcement
@@ -207,6 +208,7 @@ def test_sso_login_lands_an_enforced_member_in_the_workspace(app, idp, make):
     request_id, relay, _ = TestIdP.parse_authn_request(response.headers["Location"])
     saml_response = idp.response(employee.email, idp.acs, idp.audience, in_response_to=request_id)
     response = browser.post(acs_path(idp.org), data={"SAMLResponse": saml_response, "RelayState": relay})
+    response = browser.get(response.headers["Location"])  # the same-site GET that finishes the login
     assert response.status_code == 303 and response.headers["Location"] == f"/app/o/{idp.org.slug}/"
     assert browser.get(f"/app/o/{idp.org.slug}/").status_code == 200
 
