@@ -1,4 +1,4 @@
-"""Periodic SSO upkeep, run by the sweeper: expired request states and replay-cache rows go, IdP
+"""Periodic SSO upkeep, run by the sweeper: expired request states, pending logins and replay-cache rows go, IdP
 certificates entering their last 30 days are announced once (sso.certificate_expiring), and IdP
 metadata URLs are fetched again on a schedule (SSO_METADATA_REFRESH_HOURS)."""
 from datetime import timedelta
@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select
 
 from extensions import db
-from models import Organization, SsoAssertionReplay, SsoCertificate, SsoConnection, SsoRequestState, utcnow
+from models import Organization, SsoAssertionReplay, SsoCertificate, SsoConnection, SsoPendingLogin, SsoRequestState, utcnow
 from services.events import SYSTEM, emit, target
 
 EXPIRY_NOTICE_DAYS = 30
@@ -17,7 +17,9 @@ def prune_expired_state(now=None):
     now = now or utcnow()
     states = db.session.execute(delete(SsoRequestState).where(SsoRequestState.expires_at < now - timedelta(hours=1))).rowcount
     replays = db.session.execute(delete(SsoAssertionReplay).where(SsoAssertionReplay.expires_at < now)).rowcount
-    return (states or 0) + (replays or 0)
+    # Validated responses no browser finished (or consented to) in time (services/sso/finish.py).
+    pending = db.session.execute(delete(SsoPendingLogin).where(SsoPendingLogin.expires_at < now - timedelta(hours=1))).rowcount
+    return (states or 0) + (replays or 0) + (pending or 0)
 
 
 def notify_expiring_certificates(now=None):

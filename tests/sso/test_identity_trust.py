@@ -238,3 +238,20 @@ def test_an_owner_unlinks_a_member_and_nobody_else_can(app, client, login, idp, 
     assert f'id="identity-{identity.id}"' in client.get(settings(idp.org)).get_data(as_text=True)
     assert client.post(settings(idp.org, f"/identities/{identity_id}/delete")).status_code == 303
     assert db.session.get(SsoIdentity, identity_id) is None
+
+
+def test_validated_responses_no_browser_finished_are_pruned(app, idp):
+    from datetime import timedelta
+
+    from models import SsoPendingLogin, utcnow
+    from services.sso import maintenance
+    sso_config.update_options(idp.org, SYSTEM, "member", True)
+    db.session.commit()
+    response = app.test_client().post(f"/sso/{idp.org.id}/acs",
+                                      data={"SAMLResponse": idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience)})
+    assert response.status_code == 303 and db.session.scalars(select(SsoPendingLogin)).all()  # never followed
+    maintenance.prune_expired_state(now=utcnow())
+    assert db.session.scalars(select(SsoPendingLogin)).all()  # still within its time
+    maintenance.prune_expired_state(now=utcnow() + timedelta(hours=2))
+    db.session.commit()
+    assert db.session.scalars(select(SsoPendingLogin)).all() == []
