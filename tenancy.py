@@ -92,7 +92,7 @@ def org_access(org, membership):
         target = url_for("sso.sso_login", org_ref=org.id, next=back)
     elif needed == "password":
         flash(f"{org.name} needs you to log in with your password (or its single sign-on) to open it.", "info")
-        target = url_for("auth.login", next=back, org=org.slug)
+        target = url_for("auth.login", next=back)
     elif twofactor.page_access_needs_two_factor(
             current_user, membership,
             signed_in_by_sso=lambda: org.id in sessions.sso_grant_org_ids(sessions.current_session())):
