@@ -47,9 +47,9 @@ def test_account_lifecycle_in_a_browser(live_server, browser_context, smtp_serve
     page.wait_for_selector("#field_current_password .field-error")
     shot(page, "account")
 
-    # Log out everywhere: htmx asks first (hx-confirm), then every session ends, this one included.
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Log out everywhere asks first (the page's <dialog>); then every session ends, this one included.
     page.click("#revoke_sessions_button")
+    page.locator("#confirm_dialog_confirm").click()
     page.wait_for_url(f"{base}/login")
     assert "logged out of every session" in page.inner_text("#flashes")
     assert User.by_email("ada@example.com").session_epoch == 1

@@ -57,8 +57,8 @@ def test_admin_creates_a_key_a_script_uses_it_then_revocation_stops_it(live_serv
     assert "from 127.0.0.1" in row.inner_text()  # last used, with the script's IP
     screenshot(page, "api-keys")
 
-    page.once("dialog", lambda dialog: dialog.accept())
     row.locator("text=Revoke").click()
+    page.locator("#confirm_dialog_confirm").click()
     page.locator("#key_rows", has_text="Revoked").wait_for()
 
     status, error = script_call(live_server.url, key, "GET", "/members")

@@ -60,7 +60,8 @@ def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_
     membership = db.session.scalar(db.select(Membership).filter_by(org_id=org.id, user_id=grace_user.id))
     row = ada.locator(f"#member_{membership.id}")
     row.locator("select[name=role]").select_option("admin")
-    row.locator(".saved-note").wait_for()
+    row.locator(f"#role_save_{membership.id}").click()
+    ada.locator(f'#role_form_{membership.id}[data-current-role="admin"]').wait_for()
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).role == Role.admin
     screenshot(ada, "members-list")
@@ -74,8 +75,8 @@ def test_newcomer_signs_up_invites_and_manages_a_colleague(live_server, browser_
 
     # Removal asks first, then Grace is gone.
     ada.goto(f"{live_server.url}/app/o/acme-inc/members")
-    ada.once("dialog", lambda dialog: dialog.accept())
     ada.locator(f"#member_{membership.id}").get_by_text("Remove").click()
+    ada.locator("#confirm_dialog_confirm").click()
     ada.locator(f"#member_{membership.id}").wait_for(state="detached")
     assert db.session.scalar(db.select(Membership.id).filter_by(id=membership.id)) is None
     grace.goto(f"{live_server.url}/app/o/acme-inc/")

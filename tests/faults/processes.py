@@ -22,7 +22,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_until(check, timeout=15.0, interval=0.05, what="condition"):
+def wait_until(check, timeout=60.0, interval=0.05, what="condition"):
     """Poll check() until it returns something truthy; fail the test after timeout."""
     deadline = time.monotonic() + timeout
     while True:
