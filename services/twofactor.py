@@ -495,6 +495,10 @@ def set_requirement(org, requirement, actor):
     previous = TwoFactorRequirement(org.two_factor_required)
     if requirement == previous:
         return False
+    if requirement != TwoFactorRequirement.off and actor.user_id is not None and not has_two_factor(actor.user_id):
+        # Owners are covered by every requirement: without a factor the change would lock its maker out
+        # of the page they are on (GitHub asks the same of an org owner).
+        raise ServiceError("Turn on two-factor authentication for your own account first.", field="requirement")
     org.two_factor_required = requirement
     db.session.flush()
     lacking = len(members_without_two_factor(org, requirement))

@@ -90,15 +90,21 @@ def test_only_owners_change_the_requirement_and_it_is_audited_and_notified(clien
     login(owner_user)
     page = client.get("/app/o/strict/settings/two-factor")
     assert b'id="requirement_form"' in page.data and b"(2 members without two-factor today)" in page.data
+    # An owner without a factor of their own would lock themselves out: asked to add one first.
+    refused = client.post("/app/o/strict/settings/two-factor", data={"requirement": "admins"})
+    assert refused.status_code == 422 and b"Turn on two-factor authentication for your own account first." in refused.data
+    enable_totp(owner_user)
+    OutboundEmail.query.delete()
+    db.session.commit()
     response = client.post("/app/o/strict/settings/two-factor", data={"requirement": "admins"})
     assert response.status_code == 303
     assert db.session.get(Organization, strict.id).two_factor_required == TwoFactorRequirement.admins
     assert db.session.get(Organization, relaxed.id).two_factor_required == TwoFactorRequirement.off
     event = AuditEvent.query.filter_by(action="org.two_factor_requirement_changed", org_id=strict.id).one()
     assert event.data["requirement"] == "admins" and event.data["previous_requirement"] == "off"
-    assert event.data["members_without_two_factor"] == 2  # the owner and Ada
+    assert event.data["members_without_two_factor"] == 1  # Ada
     assert event.data["summary"] == ("Two-factor authentication: required for owners and admins (was not required). "
-                                     "2 members without it will be asked to set it up.")
+                                     "1 member without it will be asked to set it up.")
     # A security notice: every admin and owner gets an email, whatever their preferences.
     recipients = {m.to_address for m in OutboundEmail.query.all()}
     assert {owner_user.email, "ada@example.com"} <= recipients
