@@ -70,6 +70,9 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
                                   initiated_by="sp", email="mia@example.com", ip="127.0.0.1")
     db.session.add(sso_attempt)
     db.session.commit()
+    from services import setup_links
+    setup_link, setup_token = setup_links.create_link(org, actor, ["domains", "sso", "scim"], created_by=owner)
+    db.session.commit()
     notification_id = db.session.scalar(select(notifications_model().id).where(notifications_model().user_id == owner.id))
     o = "/app/o/acme"
     world = World(org=org, owner=owner)
@@ -101,6 +104,8 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
         "webhook-attempt": f"{o}/webhooks/attempts/{attempt.id}",
         "webhook-catalog": f"{o}/webhooks/catalog",
         "not-found": f"{o}/no-such-page",
+        "setup-links": f"{o}/settings/setup-links",
+        "setup-link-revoke": f"{o}/settings/setup-links/{setup_link.id}/revoke",
     }
     _two_factor_screens(world, owner, members["Ada Admin"])
     if notification_id:
@@ -116,6 +121,11 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
         "unsubscribe": f"/notifications/unsubscribe/{notifications.unsubscribe_token(owner.id, 'member.role_changed')}",
         "sso-discover": "/sso",
         "break-glass": "/sso/break-glass",
+        # A setup link's pages, for an IT admin without an account (opening the link starts its session).
+        "setup-link": f"/setup/{setup_token}",
+        "setup-link-domains": f"/setup/l/{setup_link.id}/domains",
+        "setup-link-sso": f"/setup/l/{setup_link.id}/sso",
+        "setup-link-scim": f"/setup/l/{setup_link.id}/scim",
     }
     return world
 

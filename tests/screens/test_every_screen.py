@@ -36,7 +36,7 @@ def visit_all(page, base_url, screens, width, label):
             continue
         problems += check_screen(page, name, width)
         if name in README_SCREENS:
-            screenshot(page, f"{name}-{label}")
+            screenshot(page, f"{name}-{label}", full_page=False)
     return problems
 
 
