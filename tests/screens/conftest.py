@@ -20,6 +20,8 @@ from tests.webhooks.conftest import deliver, fire, make_endpoint, receiver  # no
 AXE_VERSION = "4.14.1"
 AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
+# The dark theme (prefers-color-scheme: dark) is checked too, at desktop width: its own contrast.
+SCHEMES = {"desktop": "light", "phone": "light", "desktop-dark": "dark"}
 
 
 @dataclass

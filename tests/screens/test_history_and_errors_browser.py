@@ -163,3 +163,19 @@ def test_the_message_log_stops_checking_while_the_tab_is_hidden(world, live_serv
     with page.expect_request(lambda r: "poll=1" in r.url):
         page.evaluate("""() => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
                                  document.dispatchEvent(new Event('visibilitychange')); }""")
+
+
+@pytest.mark.browser
+def test_keyboard_skip_link_and_escape_closes_menus(world, live_server, browser_context, sign_in):
+    """Issue 16 item 11: the first Tab reaches "Skip to content"; Escape closes a menu, focus returns."""
+    page = sign_in(browser_context().new_page(), live_server.url)
+    page.goto(live_server.url + world.urls["members"])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.click("#user_menu summary")
+    assert page.get_attribute("#user_menu", "open") is not None
+    page.keyboard.press("Escape")
+    assert page.get_attribute("#user_menu", "open") is None
+    assert page.evaluate("document.activeElement.closest('#user_menu') !== null")
