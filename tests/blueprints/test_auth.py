@@ -325,7 +325,7 @@ def test_account_page_shows_profile_password_and_sessions(client, make, login):
     assert "ada@example.com" in html and 'value="Ada Lovelace"' in html
     assert 'id="password_form"' in html and 'id="revoke_sessions_form"' in html
     assert 'href="/app/workspaces" id="account_workspaces">1 workspace<' in html
-    assert 'hx-confirm="Log out of every session, including this one?"' in html
+    assert 'data-confirm-title="Log out everywhere?"' in html
     # The user menu leads here.
     assert 'href="/app/account">Account &amp; security' in html
 

@@ -137,7 +137,7 @@ def test_list_offers_hx_confirm_for_revoke(owner_client, acme, invite):
     invitation, _ = invite(*acme)
     html = owner_client.get("/app/o/acme/invitations").get_data(as_text=True)
     assert f'hx-post="/app/o/acme/invitations/{invitation.id}/revoke"' in html
-    assert 'hx-confirm="Revoke the invitation for grace@example.com?' in html
+    assert 'hx-confirm="The invitation for grace@example.com stops working at once.' in html
 
 
 def test_revoke_with_htmx_returns_the_rows(owner_client, acme, invite):
