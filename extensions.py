@@ -3,7 +3,10 @@
 Jobs are enqueued only after the commit that produced their rows (STYLE.md example 6): services call
 enqueue_after_commit(), which parks the job on the session; the SQLAlchemy after_commit hook hands it to
 RQ, or, when Redis is not in use, to an in-process runner so a one-command local run still delivers.
+Services name a job by its dotted path ("jobs.email.deliver_email"): jobs import services, never the
+other way round.
 """
+import importlib
 import logging
 import queue
 import threading
@@ -71,6 +74,7 @@ class Jobs:
         app.extensions["orgkit_jobs"] = self
 
     def enqueue(self, queue_name, func, *args, job_id=None, **kwargs):
+        """func: a job function or its dotted path (RQ imports it in the worker, as it would anyway)."""
         if self._local is not None:
             self._local.submit(func, args, kwargs)
             return None
@@ -82,6 +86,19 @@ class Jobs:
 
 
 jobs = Jobs()
+
+
+def job_function(func):
+    """The function a job names: itself, or the one at a dotted path such as "jobs.email.deliver_email"."""
+    if not isinstance(func, str):
+        return func
+    module_name, _, name = func.rpartition(".")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def job_label(func):
+    """A job's function name for the log, whether it was given as a function or a dotted path."""
+    return getattr(func, "__name__", None) or str(func).rpartition(".")[2]
 
 
 def redis_reachable(conn):
@@ -105,7 +122,7 @@ def _enqueue_pending_jobs(session):
         except Exception:
             # Redis down between commit and enqueue: the rows are committed and the periodic sweeper
             # (worker.py) picks them up later, so the request still succeeds (DESIGN.md section 6).
-            log.exception("enqueue of %s failed; the sweeper will retry it", getattr(func, "__name__", func))
+            log.exception("enqueue of %s failed; the sweeper will retry it", job_label(func))
 
 
 @event.listens_for(Session, "after_rollback")
@@ -130,9 +147,9 @@ class _InProcessRunner:
             func, args, kwargs = self.q.get()
             with self.app.app_context():
                 try:
-                    func(*args, **kwargs)
+                    job_function(func)(*args, **kwargs)
                 except Exception:
-                    log.exception("in-process job %s failed", getattr(func, "__name__", func))
+                    log.exception("in-process job %s failed", job_label(func))
                 finally:
                     db.session.remove()
 

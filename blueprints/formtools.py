@@ -1,5 +1,4 @@
-"""Glue between service errors and WTForms, and safe redirects: shared by every blueprint."""
-from urllib.parse import urlsplit
+"""Glue between service errors and WTForms: shared by every blueprint."""
 
 
 def apply_service_error(form, error):
@@ -9,13 +8,3 @@ def apply_service_error(form, error):
         field.errors = list(field.errors) + [error.message]
     else:
         form.form_errors.append(error.message)
-
-
-def safe_next_url(target):
-    """A local path to go to after login, or None: never another site (open redirect)."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target

@@ -36,8 +36,7 @@ def queue_email(to, subject, template, headers=None, **context):
     )
     db.session.add(email)
     db.session.flush()
-    from jobs.email import deliver_email  # jobs import services; import here to avoid a cycle
-    enqueue_after_commit("email", deliver_email, str(email.id), job_id=f"email-{email.id}-{email.attempts}")
+    enqueue_after_commit("email", "jobs.email.deliver_email", str(email.id), job_id=f"email-{email.id}-{email.attempts}")
     return email
 
 

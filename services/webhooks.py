@@ -366,8 +366,7 @@ def signal(due_ids, scheduled=()):
     deliver in-process (a one-command local run still delivers)."""
     if not current_app.config.get("USE_REDIS_QUEUE"):
         if due_ids:
-            from jobs.webhooks import deliver_webhooks
-            jobs.enqueue("webhooks", deliver_webhooks, list(due_ids))
+            jobs.enqueue("webhooks", "jobs.webhooks.deliver_webhooks", list(due_ids))
         return
     pipe = jobs.redis.pipeline(transaction=False)
     if due_ids:

@@ -9,10 +9,9 @@ import math
 import time
 
 from flask import current_app, render_template, request
-from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 
-from blueprints.auth import bp
+from blueprints.auth import forms
 from extensions import limiter
 from htmx import render_page
 from models import normalise_email
@@ -82,11 +81,10 @@ def wait_phrase(seconds):
     return f"{minutes} minutes"
 
 
-@bp.errorhandler(RateLimitExceeded)
-def too_many_attempts(exc):
-    """429 on the page itself: the same form (email kept) with the reason above it, and Retry-After."""
-    from blueprints.auth import forms
-
+def too_many_attempts_response(render_account):
+    """429 on the page itself: the same form (email kept) with the reason above it, and Retry-After.
+    render_account(password_form=...) renders the account page (routes.py owns it and registers this
+    as the blueprint's RateLimitExceeded handler; this module imports nothing from routes)."""
     seconds = retry_after_seconds()
     door = DOORS.get(request.endpoint)
     message = f"For your security, wait {wait_phrase(seconds)} and try again."
@@ -97,8 +95,7 @@ def too_many_attempts(exc):
         form = getattr(forms, form_name)()
         form.form_errors.append(f"Too many {attempts} from here or for this account. {message}")
         if template is None:
-            from blueprints.auth.routes import _render_account
-            body, _ = _render_account(password_form=form)
+            body, _ = render_account(password_form=form)
         else:
             body, _ = render_page(template, form=form)
     response = current_app.make_response((body, 429))

@@ -2,6 +2,7 @@
 import uuid
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -10,9 +11,9 @@ from blueprints.auth import bp
 from blueprints.auth.forms import (ChangePasswordForm, FinishSignupForm, ForgotPasswordForm, LoginForm,
                                    ProfileForm, ResetPasswordForm, RevokeSessionsForm, SignupForm)
 from blueprints.auth.ratelimits import (failed_attempt, limit_by_account, limit_by_ip, limit_by_user,
-                                         limit_password_tries_by_account)
+                                         limit_password_tries_by_account, too_many_attempts_response)
 from blueprints.sso.forms import ConfirmForm
-from blueprints.formtools import apply_service_error, safe_next_url
+from blueprints.formtools import apply_service_error
 from blueprints.twofactor.login import continue_login
 from extensions import db, jobs
 from jobs import email as email_jobs
@@ -20,6 +21,7 @@ from htmx import render_page
 from models import Membership, Organization, User, parse_uuid
 from request_context import client_ip, current_actor
 from services import ServiceError, accounts, sessions, twofactor
+from services.redirects import safe_next_url
 from services.sso import identities as sso_identities
 from tenancy import public_page, user_page
 
@@ -278,3 +280,9 @@ def _render_account(profile_form=None, password_form=None, status=200):
         identities=sso_identities.linked_identities(user),
         managed_by=db.session.get(Organization, user.managed_by_org_id) if user.managed_by_org_id else None,
     )
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(exc):
+    """429 on the door's own page (ratelimits.py builds it; the account page is rendered here)."""
+    return too_many_attempts_response(_render_account)

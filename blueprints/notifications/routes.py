@@ -14,7 +14,6 @@ from flask import flash, g, make_response, redirect, request, url_for
 from flask_login import current_user
 
 import htmx
-from blueprints.formtools import safe_next_url
 from blueprints.notifications import bp
 from blueprints.notifications.forms import NotificationSettingsForm
 from extensions import db
@@ -24,6 +23,7 @@ from models.notifications import unread_count
 from request_context import client_ip, current_actor
 from services import ServiceError, notifications
 from services.events import Actor
+from services.redirects import safe_next_url
 from tenancy import public_page, user_page, user_workspaces
 
 BELL_TEMPLATE = "components/topbar_extra.html"

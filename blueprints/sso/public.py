@@ -18,7 +18,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account
-from blueprints.formtools import apply_service_error, safe_next_url
+from blueprints.formtools import apply_service_error
 from blueprints.sso import bp
 from blueprints.sso.forms import BreakGlassForm, ConfirmForm, DiscoverForm, LinkPasswordForm
 from blueprints.twofactor.login import continue_login
@@ -27,6 +27,7 @@ from htmx import render_page
 from models import Organization, SsoConnection
 from request_context import client_ip
 from services import ServiceError, sessions
+from services.redirects import safe_next_url
 from services.sso import config as sso_config
 from services.sso import domains, enforcement, finish, login as sso_login_service, saml
 from tenancy import public_page

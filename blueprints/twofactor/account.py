@@ -25,7 +25,7 @@ from flask_login import current_user
 from webauthn.helpers import bytes_to_base64url
 
 from blueprints.auth.ratelimits import failed_attempt
-from blueprints.formtools import apply_service_error, safe_next_url
+from blueprints.formtools import apply_service_error
 from blueprints.twofactor import bp
 from blueprints.twofactor.forms import ConfirmForm, ConfirmTotpForm, ReauthenticateForm
 from blueprints.twofactor.login import REAUTHENTICATED, mark_reauthenticated
@@ -33,6 +33,7 @@ from extensions import db, limiter
 from htmx import render_page
 from request_context import current_actor
 from services import ServiceError, accounts, twofactor
+from services.redirects import safe_next_url
 from tenancy import user_page
 
 REAUTH_MINUTES = 10

@@ -17,7 +17,7 @@ from flask import current_app, flash, jsonify, redirect, request, session, url_f
 from webauthn.helpers import bytes_to_base64url
 
 from blueprints.auth.ratelimits import failed_attempt
-from blueprints.formtools import apply_service_error, safe_next_url
+from blueprints.formtools import apply_service_error
 from blueprints.twofactor import bp
 from blueprints.twofactor.forms import CodeForm, RecoveryCodeForm
 from extensions import db, limiter
@@ -26,6 +26,7 @@ from models import User, parse_uuid
 from request_context import client_ip
 from services import ServiceError, accounts, sessions, twofactor
 from services.events import Actor
+from services.redirects import safe_next_url
 from tenancy import public_page
 
 PENDING = "two_factor_pending"

@@ -85,8 +85,7 @@ def request_check(domain):
 
 
 def _enqueue_check(domain):
-    from jobs.sso import check_domain
-    enqueue_after_commit("default", check_domain, str(domain.id),
+    enqueue_after_commit("default", "jobs.sso.check_domain", str(domain.id),
                          job_id=f"sso-domain-{domain.id}-{domain.check_attempts}")
 
 

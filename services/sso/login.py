@@ -37,6 +37,7 @@ from models import (Membership, Organization, Role, SsoAssertionReplay, SsoConne
                     SsoPendingLogin, SsoRequestState, User, parse_uuid, utcnow)
 from services import ServiceError, accounts, orgs
 from services.events import Actor, emit, user_target
+from services.redirects import safe_next_url
 from services.sso import config as sso_config
 from services.sso import domains, saml
 
@@ -222,8 +223,6 @@ def _groups(attributes, configured):
 
 def _validate(org, connection, saml_response, relay_state, oversized=False):
     """Run checks 1 to 6; returns (auth, request_state or None, return_path, identity dict)."""
-    from blueprints.formtools import safe_next_url
-
     if connection is None or not connection.idp_entity_id or not connection.idp_sso_url:
         raise Refused("Single sign-on is not set up for this workspace.", status=404)
     _precheck_xml(_decode(saml_response, oversized))
