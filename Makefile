@@ -15,7 +15,7 @@ RLS_SUITE_SKIPS ?= --ignore=tests/security --ignore=tests/test_migrations.py
 # the JSON API, SSO) and the jobs they start.
 RLS_WALLED_TESTS ?= tests/blueprints tests/scim tests/api tests/sso tests/webhooks/test_routes.py
 
-.PHONY: run serve screenshots test test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
+.PHONY: run port-free serve screenshots test test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,19 +34,25 @@ migrate: install
 	mkdir -p instance
 	$(FLASK) db upgrade
 
-## run: install, migrate, offer demo data, start the worker (when Redis answers) and the web app.
-run: migrate
+## run: install, migrate, offer demo data, start the worker (when Redis answers) and the web app on
+## PORT (`make run PORT=5001` when 5000 is taken, e.g. by AirPlay on macOS). Links in emails use
+## PUBLIC_BASE_URL, which defaults to this address.
+PORT ?= 5000
+run: port-free migrate
 	$(FLASK) demo offer
-	@if $(PY) -c "import redis,os,sys; sys.exit(0 if redis.Redis.from_url(os.environ.get('REDIS_URL','redis://127.0.0.1:6379/0')).ping() else 1)" 2>/dev/null; then \
+	@export PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)}"; \
+	if $(PY) -c "import redis,os,sys; sys.exit(0 if redis.Redis.from_url(os.environ.get('REDIS_URL','redis://127.0.0.1:6379/0')).ping() else 1)" 2>/dev/null; then \
 		echo "Redis is up: starting the worker (python worker.py)."; \
 		$(PY) worker.py & WORKER=$$!; trap "kill $$WORKER 2>/dev/null" EXIT INT TERM; \
-		echo "Orgkit is running at http://127.0.0.1:5000"; \
-		$(FLASK) run --host 127.0.0.1 --port 5000; \
 	else \
 		echo "Redis is not reachable: jobs will run inside the web process after each commit."; \
-		echo "Orgkit is running at http://127.0.0.1:5000"; \
-		$(FLASK) run --host 127.0.0.1 --port 5000; \
-	fi
+	fi; \
+	echo "Orgkit is running at http://127.0.0.1:$(PORT)"; \
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+## port-free: one line and a failure when PORT is taken, before anything starts.
+port-free: install
+	@$(PY) -c "import sys, cli; sys.exit(cli.port_busy_message('127.0.0.1', $(PORT)))"
 
 ## test: the whole suite on PostgreSQL, then on SQLite, then its org-facing part on PostgreSQL once
 ## more as a role row-level security applies to, as production's app role. pytest exiting 5 (no

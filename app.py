@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import assets
 import htmx
 import logs
-from config import Config
+from config import Config, refuse_insecure_start
 from extensions import csrf, db, jobs, limiter, login_manager, migrate
 
 # Each module exposes `bp`, and may expose init_app(app) for error renderers and the like.
@@ -54,6 +54,7 @@ ERROR_TITLES = {
 def create_app(config=None):
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or Config())
+    refuse_insecure_start(app.config)
     os.makedirs(app.instance_path, exist_ok=True)  # the default SQLite database lives there
     logs.init_app(app)  # LOG_FORMAT json|text, context (request id, org, user) on every line
     if app.config["TRUSTED_PROXY_COUNT"]:

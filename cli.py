@@ -3,6 +3,7 @@ reason on bad input, so automation can rely on it."""
 import os
 import re
 import secrets
+import socket
 import sys
 
 import click
@@ -18,6 +19,26 @@ demo_cli = AppGroup("demo", help="Demo data for a first local run.")
 
 def fail(message):
     raise click.ClickException(message)
+
+
+def port_busy_message(host, port):
+    """None when the dev server can listen on host:port; otherwise the one line `make run` prints
+    before it stops (nothing has started yet)."""
+    port = int(port)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        answered = probe.connect_ex((host, port)) == 0   # a listener on any address (AirPlay: *:5000)
+    if not answered:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the server binds it: SO_REUSEADDR, so a just-closed run's TIME_WAIT is no obstacle.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                return None
+            except OSError:
+                pass
+    return (f"Port {port} is in use by another program (on macOS, AirPlay Receiver takes 5000): "
+            f"run `make run PORT={port + 1}` or stop that program.")
 
 
 # SCIM: `flask --app app scim tokens create --org SLUG` prints the new token on its last line.
@@ -145,6 +166,21 @@ def users_create(email, name, password):
     click.echo(f"Created user {user.email}")
 
 
+@users_cli.command("set-password")
+@click.option("--email", required=True, help="Email of the account (any case).")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True,
+              help="Asked for when omitted: typed at the prompt it stays out of the shell history.")
+def users_set_password(email, password):
+    """Set a user's password (e.g. the demo owner's, printed once by `make run`); their sessions end."""
+    from models import User
+    from services import accounts
+    user = User.by_email(email)
+    if user is None:
+        fail(f"No user with email {email}.")
+    _service_call(accounts.set_password, user, password, _operator())
+    click.echo(f"Password set for {user.email}; every session of theirs was signed out.")
+
+
 @orgs_cli.command("create")
 @click.option("--name", required=True, help="Workspace name.")
 @click.option("--owner", "owner_email", required=True, help="Email of an existing user who becomes the owner.")
@@ -202,6 +238,8 @@ def demo_offer():
     from models import User
     if db.session.scalar(select(func.count()).select_from(User)):
         click.echo("Database has data: no demo data loaded.")
+        if User.by_email(DEMO_OWNER_EMAIL) is not None:
+            click.echo(f"Demo password lost? Set a new one: flask --app app users set-password --email {DEMO_OWNER_EMAIL}")
         return
     if stdin_is_interactive() and not click.confirm("Load demo data?", default=True):
         click.echo("No demo data loaded. Sign up at /signup to start.")

@@ -82,7 +82,12 @@ SETTINGS = [
     ("NOTIFICATION_DIGEST_HOUR", "8", "Hour of the day (UTC, 0-23) the daily notification digest emails are sent."),
     # Screens and static files (assets.py)
     ("COMPRESS_RESPONSES", "true", "Compress HTML, CSS, JS and JSON responses (brotli or gzip). Set false when a reverse proxy already compresses."),
+    # Installing and running (issue 14)
+    ("ORGKIT_PRODUCTION", "false", "Set to true in production: Orgkit then refuses to start while SECRET_KEY is the default or shorter than 32 bytes (so does an https:// PUBLIC_BASE_URL)."),
 ]
+
+DEFAULT_SECRET_KEY = SETTINGS[0][1]
+MIN_SECRET_KEY_BYTES = 32
 
 
 RETENTION_SETTINGS = (
@@ -141,6 +146,7 @@ class Config:
         self.REMEMBER_COOKIE_DURATION = timedelta(days=int(self.REMEMBER_COOKIE_DAYS))
         self.LOG_FORMAT = self.LOG_FORMAT.strip().lower()
         self.LOG_REQUESTS = _bool(self.LOG_REQUESTS)
+        self.ORGKIT_PRODUCTION = _bool(self.ORGKIT_PRODUCTION)
         self.SWEEP_INTERVAL_SECONDS = float(self.SWEEP_INTERVAL_SECONDS)
         for name in RETENTION_SETTINGS:
             setattr(self, name, _non_negative_int(name, getattr(self, name)))
@@ -196,6 +202,20 @@ class TestConfig(Config):
         self.EGRESS_ALLOW_HTTP = _bool(os.environ.get("EGRESS_ALLOW_HTTP", "true"))
         for key, value in overrides.items():
             setattr(self, key, value)
+
+
+def refuse_insecure_start(config):
+    """A production start (ORGKIT_PRODUCTION, or users reach it over https) with the published default
+    or a short SECRET_KEY would let anyone forge sessions and emailed links: stop with the fix."""
+    production = config.get("ORGKIT_PRODUCTION") or str(config.get("PUBLIC_BASE_URL", "")).lower().startswith("https://")
+    key = config.get("SECRET_KEY") or ""
+    if not production or (key != DEFAULT_SECRET_KEY and len(key.encode()) >= MIN_SECRET_KEY_BYTES):
+        return
+    why = "the default" if key == DEFAULT_SECRET_KEY else f"{len(key.encode())} bytes long"
+    raise SystemExit(
+        f"Refusing to start: SECRET_KEY is {why}, and this is a production start (ORGKIT_PRODUCTION or an "
+        f"https:// PUBLIC_BASE_URL). Set SECRET_KEY to at least {MIN_SECRET_KEY_BYTES} random bytes, e.g. "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
 
 
 def _normalise_db_url(url):

@@ -208,6 +208,12 @@ def configure(log_format="text", level="INFO", stream=None):
 request_log = logging.getLogger("orgkit.request")
 
 
+def drop_werkzeug_request_line(record):
+    """False for the dev server's own access line (WSGIRequestHandler.log_request); its other lines
+    (the address it serves at, errors) pass."""
+    return not (isinstance(record.msg, str) and record.msg.rstrip().endswith('] "%s" %s %s'))
+
+
 def init_app(app):
     """Logging for this app: the root handler per LOG_FORMAT, and one line per finished request."""
     from flask.logging import default_handler
@@ -218,6 +224,9 @@ def init_app(app):
         make_formatter(app.config["LOG_FORMAT"])  # still refuse a bad value in tests
     # Flask's own handler would print app.logger lines a second time, without context.
     app.logger.removeHandler(default_handler)
+    if app.config["LOG_REQUESTS"]:
+        # `flask run`'s server (werkzeug) prints a line per request too: every request showed twice.
+        logging.getLogger("werkzeug").addFilter(drop_werkzeug_request_line)
 
     @app.before_request
     def start_request_clock():

@@ -158,6 +158,15 @@ def change_password(user, current_password, new_password, actor, keep_session=No
     revoke_sessions(user, actor, event_type="user.password_changed", keep=keep_session)
 
 
+def set_password(user, new_password, actor):
+    """An operator sets a user's password (the CLI: a lost demo password, a locked-out admin). Every
+    session ends, and the user is told as for a change of their own."""
+    if user.is_deactivated:
+        raise ServiceError(f"{user.email} is deactivated: reactivate the account first.")
+    _set_password(user, new_password, field="password")
+    revoke_sessions(user, actor, event_type="user.password_changed")
+
+
 # --- Password reset by emailed link ---------------------------------------------------------------
 # The token is signed (itsdangerous, keyed by SECRET_KEY) and timestamped, so it cannot be forged and
 # expires after PASSWORD_RESET_TTL_MINUTES. It also carries a fingerprint of the user's current

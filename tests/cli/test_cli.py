@@ -114,6 +114,38 @@ def test_demo_offer_asks_on_a_tty(runner, monkeypatch):
     assert result.exit_code == 0 and User.query.count() == 5
 
 
+def test_a_second_demo_offer_points_to_set_password_which_sets_a_new_one(runner, monkeypatch):
+    monkeypatch.setattr(cli, "stdin_is_interactive", lambda: False)
+    invoke(runner, "demo", "offer")
+    again = invoke(runner, "demo", "offer")
+    command = again.output.strip().splitlines()[-1].split(": ", 1)[1]
+    assert command == f"flask --app app users set-password --email {cli.DEMO_OWNER_EMAIL}"
+    owner = User.by_email(cli.DEMO_OWNER_EMAIL)
+    epoch = owner.session_epoch
+    result = invoke(runner, *command.split()[3:], input="a new long password\na new long password\n")
+    assert result.exit_code == 0, result.output
+    assert "a new long password" not in result.output   # typed at a prompt that does not echo it
+    from services import accounts
+    owner = User.by_email(cli.DEMO_OWNER_EMAIL)
+    assert accounts.password_matches(owner, "a new long password") and owner.session_epoch == epoch + 1
+    changed = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.password_changed"))
+    assert changed.actor_label == "operator (CLI)"
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--email", "nobody@example.com", "--password", "a long enough password"], "No user with email nobody@example.com."),
+    (["--email", "ada@example.com", "--password", "short"], "at least 8"),
+])
+def test_set_password_bad_input_fails_with_one_line(runner, make, args, reason):
+    ada = make.user(email="ada@example.com")
+    before = ada.password_hash
+    result = invoke(runner, "users", "set-password", *args)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and reason in lines[0]
+    assert db.session.get(User, ada.id).password_hash == before
+
+
 def test_demo_offer_on_a_database_with_data_says_one_line(runner, make, monkeypatch):
     monkeypatch.setattr(cli, "stdin_is_interactive", lambda: False)
     make.user()
