@@ -83,6 +83,31 @@ def current_policy():
     return EgressPolicy.from_config(current_app.config) if has_app_context() else EgressPolicy()
 
 
+def runs_locally():
+    """True when users reach this server on this machine (PUBLIC_BASE_URL on loopback): whoever reads a
+    refusal is then the operator, who can change the settings that allow a local receiver."""
+    if not has_app_context():
+        return False
+    host = (urlsplit(str(current_app.config.get("PUBLIC_BASE_URL") or "")).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def local_receiver_hint(host):
+    """What a refusal adds when runs_locally(): the settings that let a receiver on this machine in."""
+    try:
+        ip = ipaddress.ip_address(host)
+        entry = f"{ip}/{ip.max_prefixlen}"
+    except ValueError:
+        entry = host
+    return (" For a receiver on this machine, start Orgkit with EGRESS_ALLOW_HTTP=true (for http://) and "
+            f"EGRESS_ALLOWLIST={entry} (for a loopback or private address).") if runs_locally() else ""
+
+
 @dataclass(frozen=True)
 class CheckedTarget:
     """A URL that passed the guard, with the address the connection must go to."""
@@ -197,7 +222,8 @@ def parse_url(url, policy=None):
             raise EgressRefused("Enter a full URL starting with https://.", code="malformed")
         raise EgressRefused(f"Only https:// URLs are supported, not {scheme}://.", code="scheme")
     if scheme == "http" and not policy.allow_http:
-        raise EgressRefused("Use an https:// URL: plain http is turned off on this server.", code="scheme")
+        raise EgressRefused("Use an https:// URL: plain http is turned off on this server."
+                            + local_receiver_hint(parts.hostname or ""), code="scheme")
     if parts.username is not None or parts.password is not None:
         raise EgressRefused("Remove the user name and password from the URL.", code="malformed")
     host = parts.hostname
@@ -248,7 +274,8 @@ def check_url(url, policy=None):
             where = "" if address == host else f"{host} resolves to "
             raise EgressRefused(
                 f"This URL is not allowed: {where}{reason}. Webhooks must reach a public address "
-                "(an operator can allow internal hosts with EGRESS_ALLOWLIST).", code="blocked_address")
+                "(an operator can allow internal hosts with EGRESS_ALLOWLIST)." + local_receiver_hint(host),
+                code="blocked_address")
     return CheckedTarget(url=url.strip(), scheme=scheme, host=host, port=port, path=path, address=addresses[0])
 
 
