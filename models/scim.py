@@ -37,8 +37,15 @@ class ScimToken(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     prefix: Mapped[str] = mapped_column(String(20), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)  # hex SHA-256
     created_by_label: Mapped[str] = mapped_column(String(254), nullable=False)
+    # The person who generated it: the token is revoked when they leave the org, are suspended or stop
+    # being an owner (services/credentials.py). NULL for an operator's token (CLI) and for tokens made
+    # before creators were recorded, which stay live until revoked (no IdP is cut off by an upgrade).
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Why: "revoked" (by an owner), or services.credentials.CREATOR_REASONS when it followed its creator.
+    revoked_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     @property
     def is_live(self):

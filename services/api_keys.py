@@ -148,14 +148,14 @@ def revoke_key(org, key, actor, reason="revoked"):
     return key
 
 
-def revoke_keys_created_by(org, account, actor):
-    """Revoke every live key account created in org (they were removed or deactivated there).
-    Returns how many were revoked. Called by services.orgs.remove_member and SCIM deactivation."""
+def revoke_keys_created_by(org, account, actor, reason="creator_removed"):
+    """Revoke every live key account created in org (they were removed or suspended there).
+    Returns how many were revoked. Called through services.credentials for both credential kinds."""
     keys = db.session.scalars(
         ApiKey.for_org(org.id).where(ApiKey.created_by_id == account.id, ApiKey.revoked_at.is_(None))
     ).all()
     for key in keys:
-        revoke_key(org, key, actor, reason="creator_removed")
+        revoke_key(org, key, actor, reason=reason)
     return len(keys)
 
 

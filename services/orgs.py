@@ -158,6 +158,8 @@ def change_role(org, membership, new_role, actor, acting_role=None):
     db.session.flush()
     emit(org, "member.role_changed", actor, [user_target(membership.user)],
          {"user": user_payload(membership.user), "role": new_role.value, "previous_role": Role(previous).value})
+    from services import credentials
+    credentials.revoke_credentials_beyond_role(org, membership, actor)
     return membership
 
 
@@ -190,9 +192,9 @@ def remove_member(org, membership, actor, acting_role=None, reason="removed"):
     sessions.end_org_grants(user.id, org.id)  # this org's SSO grants only; other orgs' stay open
     emit(org, "member.removed", actor, [user_target(user)],
          {"user": user_payload(user), "role": role.value, "reason": reason})
-    # Keys they created act with their reach, which they no longer have (issue 5).
-    from services import api_keys
-    api_keys.revoke_keys_created_by(org, user, actor)
+    # API keys and SCIM tokens they created act with their reach, which they no longer have.
+    from services import credentials
+    credentials.revoke_credentials_created_by(org, user, actor, credentials.CREATOR_REMOVED)
 
 
 def leave_org(org, membership, actor):

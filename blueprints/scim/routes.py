@@ -1,4 +1,7 @@
-"""SCIM settings: turn provisioning on, tokens, group-to-role mapping, the request log."""
+"""SCIM settings: turn provisioning on, tokens, group-to-role mapping, the request log.
+
+What the org trusts (SCIM on/off, tokens, the roles SCIM gives) is changed by owners only
+(trust.manage); admins read the page, its tokens' state and the request log (scim.manage)."""
 from flask import current_app, flash, redirect, url_for
 
 from blueprints.formtools import apply_service_error
@@ -9,6 +12,7 @@ from htmx import render_page
 from models import ScimGroup, ScimToken
 from request_context import current_actor
 from services import ServiceError
+from services.credentials import CREATOR_REASONS
 from services.scim import provisioning, settings
 from tenancy import current_org, requires
 
@@ -35,6 +39,8 @@ def _page(status=200, new_token=None, token_error=None, default_role_form=None):
                     for group, members in groups],
         roles_managed=any(group.role for group, _ in groups),
         requests=settings.recent_requests(current_org.id),
+        revocation_note=settings.revocation_note,
+        stopped_by_creator=[t for t in tokens if t.revoked_reason in CREATOR_REASONS and not any(x.is_live for x in tokens)][:1],
     )
 
 
@@ -46,7 +52,7 @@ def scim_settings():
 
 
 @bp.route("/enabled", methods=["POST"])
-@requires("scim.manage")
+@requires("trust.manage")
 def scim_settings_update():
     """Turn SCIM provisioning on or off."""
     form = EnableForm()
@@ -61,7 +67,7 @@ def scim_settings_update():
 
 
 @bp.route("/default-role", methods=["POST"])
-@requires("scim.manage")
+@requires("trust.manage")
 def scim_default_role_update():
     """The role of provisioned people who are in no mapped group."""
     form = DefaultRoleForm()
@@ -78,7 +84,7 @@ def scim_default_role_update():
 
 
 @bp.route("/tokens", methods=["POST"])
-@requires("scim.manage")
+@requires("trust.manage")
 def scim_tokens_create():
     """Generate a token; it is shown once, on this response."""
     form = ConfirmForm()
@@ -93,7 +99,7 @@ def scim_tokens_create():
 
 
 @bp.route("/tokens/<token_id>/revoke", methods=["GET", "POST"])
-@requires("scim.manage")
+@requires("trust.manage")
 def scim_tokens_revoke(token_id):
     """Revoke a token (GET asks for confirmation, for browsers without JavaScript)."""
     token = ScimToken.get_for_org_or_404(current_org.id, token_id)
@@ -107,7 +113,7 @@ def scim_tokens_revoke(token_id):
 
 
 @bp.route("/groups/<group_id>/role", methods=["POST"])
-@requires("scim.manage")
+@requires("trust.manage")
 def scim_group_roles_update(group_id):
     """Map a SCIM group to a role (or none)."""
     group = ScimGroup.get_for_org_or_404(current_org.id, group_id)

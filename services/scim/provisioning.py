@@ -8,7 +8,7 @@ from sqlalchemy.orm import lazyload
 
 from extensions import db
 from models import Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
-from services import ServiceError, accounts, sessions
+from services import ServiceError, accounts, credentials, sessions
 from services import orgs as org_service
 from services.events import emit, target, user_target
 from services.scim import ENTERPRISE_SCHEMA, MAX_RESULTS, ScimError, invalid_value, not_found
@@ -306,16 +306,10 @@ def _set_active(org, scim_user, active, actor):
     membership.deactivated_at = utcnow()
     sessions.end_org_grants(account.id, org.id)
     accounts.revoke_sessions(account, actor)
-    revoked_keys = _revoke_api_keys(org, account, actor)
+    revoked_keys, _ = credentials.revoke_credentials_created_by(org, account, actor, credentials.CREATOR_SUSPENDED)
     emit(org, "scim.user.deactivated", actor, [scim_user_target(scim_user), user_target(account)],
          {**_user_payload(scim_user, account), "api_keys_revoked": revoked_keys})
     return f"deactivated {scim_user.user_name}: sessions ended" + (f", {revoked_keys} API keys revoked" if revoked_keys else "")
-
-
-def _revoke_api_keys(org, account, actor):
-    """API keys the person created in this org stop working."""
-    from services import api_keys
-    return api_keys.revoke_keys_created_by(org, account, actor)
 
 
 def delete_user(org, scim_user, actor):

@@ -5,11 +5,12 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from db_scope import lookup_binds
 from extensions import db
-from models import Organization, Role, ScimConfig, ScimGroup, ScimRequestLog, ScimToken, utcnow
+from models import Membership, Organization, Role, ScimConfig, ScimGroup, ScimRequestLog, ScimToken, User, utcnow
+from permissions import role_can
 from services import ServiceError
 from services.events import emit, target
 from services.scim.provisioning import MAPPABLE_ROLES, all_member_ids, ensure_config, sync_roles
@@ -54,20 +55,48 @@ def create_token(org, actor):
         )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ScimToken(org_id=org.id, prefix=token[:len(TOKEN_PREFIX) + 4], token_hash=hash_token(token),
-                    created_by_label=actor.label)
+                    created_by_label=actor.label, created_by_id=actor.user_id)
     db.session.add(row)
     db.session.flush()
     emit(org, "scim.token.created", actor, [token_target(row)], {"token": {"id": str(row.id), "prefix": row.prefix}})
     return row, token
 
 
-def revoke_token(org, token, actor):
+def revoke_token(org, token, actor, reason="revoked"):
+    """The token stops working on its next request. reason: "revoked" (an owner did it) or one of
+    services.credentials.CREATOR_REASONS; the SCIM page and the security notice say which."""
     if token.revoked_at is not None:
         return token
     token.revoked_at = utcnow()
+    token.revoked_reason = reason
     db.session.flush()
-    emit(org, "scim.token.revoked", actor, [token_target(token)], {"token": {"id": str(token.id), "prefix": token.prefix}})
+    emit(org, "scim.token.revoked", actor, [token_target(token)],
+         {"token": {"id": str(token.id), "prefix": token.prefix}, "reason": reason, "creator": token.created_by_label})
     return token
+
+
+def revoke_tokens_created_by(org, account, actor, reason):
+    """Revoke the live tokens account generated in org (services.credentials decides when)."""
+    tokens = db.session.scalars(
+        ScimToken.for_org(org.id).where(ScimToken.created_by_id == account.id, ScimToken.revoked_at.is_(None))
+    ).all()
+    for token in tokens:
+        revoke_token(org, token, actor, reason=reason)
+    return len(tokens)
+
+
+REVOCATION_REASONS = {
+    "revoked": "Revoked by {actor}.",
+    "creator_removed": "Revoked automatically: {creator} left the workspace.",
+    "creator_suspended": "Revoked automatically: {creator} was deactivated in this workspace.",
+    "creator_lost_permission": "Revoked automatically: {creator} is no longer an owner.",
+}
+
+
+def revocation_note(token):
+    """Why a revoked token stopped working, in words for the SCIM page."""
+    template = REVOCATION_REASONS.get(token.revoked_reason or "revoked", REVOCATION_REASONS["revoked"])
+    return template.format(creator=token.created_by_label, actor="an owner")
 
 
 def authenticate(raw_token):
@@ -79,14 +108,25 @@ def authenticate(raw_token):
         return None
     digest = hash_token(raw_token)
     row = db.session.execute(
-        select(ScimToken, Organization, ScimConfig, *lookup_binds(ScimToken.org_id, db.session.get_bind().dialect.name))
+        select(ScimToken, Organization, ScimConfig, Membership.role, Membership.deactivated_at, User.is_deactivated,
+               *lookup_binds(ScimToken.org_id, db.session.get_bind().dialect.name))
         .join(Organization, Organization.id == ScimToken.org_id)
         .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
+        .outerjoin(User, User.id == ScimToken.created_by_id)
+        .outerjoin(Membership, and_(Membership.org_id == ScimToken.org_id, Membership.user_id == ScimToken.created_by_id))
         .where(ScimToken.token_hash == digest, ScimToken.revoked_at.is_(None))
     ).first()
     if row is None or not hmac.compare_digest(row[0].token_hash, digest):
         return None
-    return row[0], row[1], row[2]
+    token, org, config, creator_role, creator_suspended_at, creator_deactivated = row[:6]
+    if token.created_by_id is not None and (
+        creator_role is None or creator_suspended_at is not None or creator_deactivated
+        or not role_can(creator_role, "trust.manage")
+    ):
+        # Revocation when the creator loses access is the rule (services/credentials.py); this check
+        # also covers an account deactivated everywhere, as API keys do.
+        return None
+    return token, org, config
 
 
 # "Last used" is shown to the minute; writing it on every call would add a write per request.
