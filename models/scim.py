@@ -64,10 +64,16 @@ class ScimUser(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
         Index("ix_scim_users_org_external_id", "org_id", "external_id"),
     )
 
-    membership_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("memberships.id", ondelete="CASCADE"), nullable=False, unique=True
+    # NULL until the person joins: a SCIM user for someone the org may not add by itself (their own
+    # account, or an address on a domain the org has not verified) waits for them to accept the emailed
+    # invitation (services/scim/provisioning.py, _provision_account).
+    membership_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("memberships.id", ondelete="CASCADE"), nullable=True, unique=True
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
+    # The invitation emailed for this SCIM user while it waits (kept after acceptance, as history).
+    invitation_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("invitations.id", ondelete="SET NULL"), nullable=True, index=True)
     user_name: Mapped[str] = mapped_column(String(254), nullable=False)
     user_name_lower: Mapped[str] = mapped_column(String(254), nullable=False)
     external_id: Mapped[str | None] = mapped_column(String(254), nullable=True)
@@ -100,7 +106,7 @@ class ScimUser(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
-    membership = relationship("Membership", lazy="joined", innerjoin=True)
+    membership = relationship("Membership", lazy="select")
     values = relationship(
         "ScimUserValue", lazy="selectin", cascade="all, delete-orphan", order_by="ScimUserValue.position",
         passive_deletes=True,

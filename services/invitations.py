@@ -157,6 +157,19 @@ def invite_member(org, email, role, actor, acting_role):
     return _create_invitation(org, email, role, actor, now, inviter=inviter)
 
 
+def invite_for_provisioning(org, email, role, actor):
+    """The invitation SCIM emails for a person the org may not add by itself (services/scim): the
+    pending one already sent to email, or a new one. ServiceError(conflict) when another request
+    invited the address at the same moment."""
+    now = utcnow()
+    existing = _pending_for_email(org.id, email)
+    if existing is not None and not existing.is_expired(now):
+        return existing
+    if existing is not None:
+        _revoke(org, existing, actor, now, reason="expired_replaced")
+    return _create_invitation(org, email, role, actor, now)
+
+
 def _create_invitation(org, email, role, actor, now, inviter=None, invite_link=None):
     invitation = Invitation(
         org_id=org.id, email=email, role=role, invited_by=inviter,
@@ -289,6 +302,9 @@ def accept_invitation(token, user, actor):
     db.session.flush()
     emit(org, "invitation.accepted", actor, [invitation_target(invitation)],
          {"invitation": invitation_payload(invitation), "user": user_payload(user)})
+    # An invitation SCIM sent: its SCIM user now stands for this membership (the person consented).
+    from services.scim.provisioning import link_accepted_invitation
+    link_accepted_invitation(org, invitation, membership, actor)
     return membership
 
 

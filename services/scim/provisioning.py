@@ -4,11 +4,11 @@ Every verb flushes and never commits, emits its event through emit(), and return
 in words for the org's SCIM request log (no secrets, no request bodies).
 """
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.orm import lazyload
 
 from extensions import db
-from models import Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
-from services import ServiceError, accounts, credentials, sessions
+from models import Invitation, Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
+from services import ServiceError, accounts, credentials, invitations, sessions
+from services.sso import domains
 from services import orgs as org_service
 from services.events import emit, target, user_target
 from services.scim import ENTERPRISE_SCHEMA, MAX_RESULTS, ScimError, invalid_value, not_found
@@ -66,9 +66,6 @@ def list_page(model, kind_name, org_id, filter_text, start_index, count):
             ids = db.session.scalars(select(model.id).where(condition).order_by(model.created_at, model.id)
                                      .offset(start_index - 1).limit(limit)).all()
             page = select(model).where(model.id.in_(ids))
-        if model is ScimUser:
-            # A User resource never reads the membership, so do not join it (and its user and org) in.
-            page = page.options(lazyload(ScimUser.membership))
         rows = db.session.scalars(page.order_by(model.created_at, model.id)).all()
     if 0 < len(rows) < limit or (not rows and start_index == 1 and limit > 0):
         # A short page is the last one, so it already tells the total: the COUNT would cost a
@@ -185,47 +182,113 @@ def _user_payload(scim_user, account):
     return {
         "scim_user": {"id": str(scim_user.id), "userName": scim_user.user_name, "externalId": scim_user.external_id,
                       "active": scim_user.active},
-        "user": org_service.user_payload(account),
+        "user": org_service.user_payload(account) if account is not None else None,
     }
 
 
-def create_user(org, body, actor, base_url):
-    """POST /Users: the person becomes a member of the org (an SSO-only account is created when no
-    account has their email; an existing member is linked, keeping their role)."""
-    data = clean_resource(USER, body)
-    _check_user_name(org.id, data.get("userName"))
+def _user_targets(scim_user, account):
+    return [scim_user_target(scim_user)] + ([user_target(account)] if account is not None else [])
+
+
+def _clean_account_email(data):
+    """The address the person is found, invited or created by; None when the IdP sent none yet."""
     email = _account_email(data)
     if not email:
-        raise invalid_value("A user needs an email address: send 'emails' or a userName that is an email address.")
+        return None
     try:
-        email = accounts.clean_email(email)
+        return accounts.clean_email(email)
     except ServiceError as exc:
         raise invalid_value(exc.message) from None
+
+
+def _email_taken(org_id, email, scim_user=None):
+    """409 when another SCIM user of this org already stands for email (linked, or invited)."""
+    linked = select(ScimUser.id).join(User, User.id == ScimUser.user_id).where(ScimUser.org_id == org_id, User.email == email)
+    invited = (select(ScimUser.id).join(Invitation, Invitation.id == ScimUser.invitation_id)
+               .where(ScimUser.org_id == org_id, ScimUser.user_id.is_(None), Invitation.email == email))
+    for query in (linked, invited):
+        found = db.session.scalar(query.limit(1))
+        if found is not None and (scim_user is None or found != scim_user.id):
+            raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness")
+
+
+def _provision_account(org, scim_user, email, data, actor):
+    """Tie a SCIM user to the person with this email, within what the org may do (docs/security.md,
+    Identity and trust). Returns how, in words:
+
+    - a member of the org already: linked to that membership (its role is kept);
+    - an account this org manages: made a member;
+    - no account, and the email is on a domain the org verified: a new account managed by the org;
+    - anyone else (a person's own account, an account another org manages, an address on a domain the
+      org has not verified): nothing is linked or created; an invitation is emailed, and the SCIM user
+      stays the IdP's record alone until the person accepts it (link_accepted_invitation)."""
+    config = ensure_config(org)
+    if email is None:
+        scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = None, None, None
+        return "no email address yet: joins no one until one arrives"
     account = User.by_email(email)
-    if account is None:
+    if account is not None:
+        membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == account.id))
+        if membership is None and account.is_managed_by(org.id):
+            membership = org_service.add_member(org, account, config.default_role, actor)
+        if membership is not None:
+            scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
+            return "linked to an existing member" if not account.is_managed_by(org.id) else "linked"
+    elif domains.is_verified_for(org.id, domains.email_domain(email)):
         try:
             account = accounts.create_user(email, _display_name(data) or email, None)
         except ServiceError as exc:
             raise invalid_value(exc.message) from None
-    config = ensure_config(org)
-    membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == account.id))
-    linked = membership is not None
-    if membership is None:
+        account.managed_by_org_id = org.id
         membership = org_service.add_member(org, account, config.default_role, actor)
-    elif db.session.scalar(select(ScimUser.id).where(ScimUser.membership_id == membership.id)) is not None:
-        raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness")
-    scim_user = ScimUser(org_id=org.id, membership_id=membership.id, user_id=account.id, active=True, version=1,
+        scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
+        return "account created"
+    try:
+        invitation = invitations.invite_for_provisioning(org, email, config.default_role, actor)
+    except ServiceError as exc:
+        raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness") from exc
+    scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = None, None, invitation.id
+    return "invitation emailed; joins when accepted"
+
+
+def create_user(org, body, actor, base_url):
+    """POST /Users: the IdP's record of a person, tied to them as far as the org may (_provision_account)."""
+    data = clean_resource(USER, body)
+    _check_user_name(org.id, data.get("userName"))
+    email = _clean_account_email(data)
+    if email is not None:
+        _email_taken(org.id, email)
+    scim_user = ScimUser(org_id=org.id, active=True, version=1,
                          user_name=data["userName"].strip(), user_name_lower=data["userName"].strip().lower())
-    db.session.add(scim_user)
     _write_user(scim_user, data)
+    how = _provision_account(org, scim_user, email, data, actor)
+    db.session.add(scim_user)
     db.session.flush()
-    emit(org, "scim.user.created", actor, [scim_user_target(scim_user), user_target(account)],
-         {**_user_payload(scim_user, account), "linked_existing_member": linked})
-    summary = f"created user {scim_user.user_name}" + (" (linked to an existing member)" if linked else "")
-    active = data.get("active")
-    if active is False:
+    account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
+    emit(org, "scim.user.created", actor, _user_targets(scim_user, account),
+         {**_user_payload(scim_user, account), "linked_existing_member": how == "linked to an existing member",
+          "pending_invitation": scim_user.invitation_id is not None and scim_user.user_id is None})
+    summary = f"created user {scim_user.user_name} ({how})"
+    if data.get("active") is False:
         summary += "; " + _set_active(org, scim_user, False, actor)
     return scim_user, summary
+
+
+def link_accepted_invitation(org, invitation, membership, actor):
+    """The person accepted the invitation SCIM sent: the SCIM user now stands for their membership,
+    with the state the IdP gave it meanwhile (active, groups and the roles they map to)."""
+    scim_user = db.session.scalar(ScimUser.for_org(org.id).where(ScimUser.invitation_id == invitation.id,
+                                                                 ScimUser.user_id.is_(None)))
+    if scim_user is None:
+        return None
+    scim_user.membership_id, scim_user.user_id = membership.id, membership.user_id
+    _bump(scim_user)
+    db.session.flush()
+    if not scim_user.active:
+        _refuse_owner(membership, "deactivated")
+        membership.deactivated_at = utcnow()
+    sync_roles(org, {scim_user.id}, actor)
+    return scim_user
 
 
 def _user_data(scim_user, base_url):
@@ -259,24 +322,48 @@ def _update_user(org, scim_user, data, actor, base_url):
     summaries = []
     if changed:
         _bump(scim_user)
-        account = db.session.get(User, scim_user.user_id)
-        _sync_account_name(scim_user, account)
-        emit(org, "scim.user.updated", actor, [scim_user_target(scim_user), user_target(account)],
+        account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
+        email = _clean_account_email(data)
+        if account is None:
+            _repoint_invitation(org, scim_user, email, data, actor, summaries)
+            account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
+        elif account.is_managed_by(org.id):
+            _sync_managed_account(org, scim_user, account, email)
+        emit(org, "scim.user.updated", actor, _user_targets(scim_user, account),
              {**_user_payload(scim_user, account), "changed": changed})
-        summaries.append(f"updated {scim_user.user_name}: {', '.join(changed[:8])}")
+        summaries.insert(0, f"updated {scim_user.user_name}: {', '.join(changed[:8])}")
     active = data.get("active")
     if active is not None and active != scim_user.active:
         summaries.append(_set_active(org, scim_user, active, actor))
     return scim_user, "; ".join(summaries) or f"no change to {scim_user.user_name}"
 
 
-def _sync_account_name(scim_user, account):
-    """The account's name follows the IdP only when this org is the person's only workspace: another
-    org's IdP must not rename someone elsewhere."""
-    memberships = db.session.scalar(select(func.count(Membership.id)).where(Membership.user_id == account.id))
+def _repoint_invitation(org, scim_user, email, data, actor, summaries):
+    """A SCIM user not yet accepted whose email changed: the old invitation is revoked and the new
+    address is provisioned as a create would be."""
+    invitation = db.session.get(Invitation, scim_user.invitation_id) if scim_user.invitation_id else None
+    if email is None or (invitation is not None and invitation.email == email):
+        return
+    _email_taken(org.id, email, scim_user)
+    if invitation is not None and invitation.is_pending:
+        invitations.revoke_invitation(org, invitation, actor)
+    summaries.append(f"email changed: {_provision_account(org, scim_user, email, data, actor)}")
+
+
+def _sync_managed_account(org, scim_user, account, email):
+    """An account the org manages follows its IdP: name, and email while it stays on a verified domain.
+    Any other account is the person's own, and is never touched (docs/security.md, Identity and trust)."""
     name = (scim_user.display_name or " ".join(p for p in (scim_user.name_given_name, scim_user.name_family_name) if p) or "").strip()
-    if memberships == 1 and name and name != account.name:
+    if name and name[:120] != account.name:
         account.name = name[:120]
+    if email is None or email == account.email:
+        return
+    if not domains.is_verified_for(org.id, domains.email_domain(email)):
+        raise invalid_value(f"{email} is not on a domain this organization verified, so the account it manages "
+                            "cannot move to it. Verify the domain first.")
+    if User.by_email(email) is not None:
+        raise ScimError(409, f"Another account already uses {email}.", "uniqueness")
+    account.email = email
 
 
 def _refuse_owner(membership, doing):
@@ -289,41 +376,56 @@ def _refuse_owner(membership, doing):
 
 
 def _set_active(org, scim_user, active, actor):
-    """active=false ends access at once: the membership is suspended, every session of the person
-    ends (session epoch bumped), and API keys they created in this org are revoked. active=true
-    restores the membership. The SCIM user stays readable either way."""
-    membership = db.session.get(Membership, scim_user.membership_id)
-    account = db.session.get(User, scim_user.user_id)
+    """active=false ends the person's access to this org at once: the membership is suspended and the
+    API keys and SCIM tokens they created here are revoked. Only an account the org manages is also
+    signed out everywhere (its session epoch bumped); a person's own account keeps its other orgs'
+    sessions. A SCIM user not yet accepted just records the state, applied when they join.
+    active=true restores the membership. The SCIM user stays readable either way."""
+    membership = db.session.get(Membership, scim_user.membership_id) if scim_user.membership_id else None
+    account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
     if not active:
         _refuse_owner(membership, "deactivated")
     scim_user.active = active
     _bump(scim_user)
+    targets, payload = _user_targets(scim_user, account), _user_payload(scim_user, account)
     if active:
-        membership.deactivated_at = None
-        emit(org, "scim.user.reactivated", actor, [scim_user_target(scim_user), user_target(account)],
-             _user_payload(scim_user, account))
+        if membership is not None:
+            membership.deactivated_at = None
+        emit(org, "scim.user.reactivated", actor, targets, payload)
         return f"reactivated {scim_user.user_name}"
+    if membership is None:
+        emit(org, "scim.user.deactivated", actor, targets, {**payload, "api_keys_revoked": 0})
+        return f"deactivated {scim_user.user_name} (not yet joined)"
     membership.deactivated_at = utcnow()
+    # This org's grant ends in every session; only an account the org manages is signed out everywhere.
     sessions.end_org_grants(account.id, org.id)
-    accounts.revoke_sessions(account, actor)
+    managed = account.is_managed_by(org.id)
+    if managed:
+        accounts.revoke_sessions(account, actor)
     revoked_keys, _ = credentials.revoke_credentials_created_by(org, account, actor, credentials.CREATOR_SUSPENDED)
-    emit(org, "scim.user.deactivated", actor, [scim_user_target(scim_user), user_target(account)],
-         {**_user_payload(scim_user, account), "api_keys_revoked": revoked_keys})
-    return f"deactivated {scim_user.user_name}: sessions ended" + (f", {revoked_keys} API keys revoked" if revoked_keys else "")
+    emit(org, "scim.user.deactivated", actor, targets, {**payload, "api_keys_revoked": revoked_keys})
+    return (f"deactivated {scim_user.user_name}: " + ("sessions ended everywhere" if managed else "access to this organization suspended")
+            + (f", {revoked_keys} API keys revoked" if revoked_keys else ""))
 
 
 def delete_user(org, scim_user, actor):
-    """DELETE /Users/{id}: the membership is removed; the account stays (it may belong to other orgs)."""
-    membership = db.session.get(Membership, scim_user.membership_id)
-    account = db.session.get(User, scim_user.user_id)
+    """DELETE /Users/{id}: the membership is removed (the account stays: it may belong to other orgs);
+    an invitation not yet accepted is revoked."""
+    membership = db.session.get(Membership, scim_user.membership_id) if scim_user.membership_id else None
+    account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
     _refuse_owner(membership, "removed")
     payload = _user_payload(scim_user, account)
     user_name = scim_user.user_name
-    emit(org, "scim.user.deleted", actor, [scim_user_target(scim_user), user_target(account)], payload)
+    emit(org, "scim.user.deleted", actor, _user_targets(scim_user, account), payload)
+    invitation = db.session.get(Invitation, scim_user.invitation_id) if scim_user.invitation_id else None
     db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.scim_user_id == scim_user.id))
     db.session.delete(scim_user)
     db.session.flush()
-    # The IdP acts with an admin's reach: it never removes an owner (owners are people, not IdP records).
+    if membership is None:
+        if invitation is not None and invitation.is_pending:
+            invitations.revoke_invitation(org, invitation, actor)
+        return f"deleted {user_name}: invitation revoked"
+    # The IdP acts with an admin's reach; owners were refused above.
     try:
         org_service.remove_member(org, membership, actor, acting_role=Role.admin, reason="deprovisioned")
     except ServiceError as exc:

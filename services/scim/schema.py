@@ -73,12 +73,16 @@ USER_ATTRIBUTES = (
     Attr("locale", column="locale", description="The user's default location for localization."),
     Attr("timezone", column="timezone", description="The user's time zone in IANA format."),
     Attr("active", "boolean", column="active", required=True,
-         description="Whether the user may use this workspace. false ends their sessions and suspends their membership."),
+         description="Whether the user may use this workspace. false suspends their membership (and signs out "
+                     "everywhere an account this workspace manages)."),
     Attr("password", mutability="writeOnly", returned="never",
          description="Accepted and discarded: Orgkit users sign in with single sign-on."),
-    Attr("emails", "complex", multi=True, required=True, sub=_multi_sub(value_required=True),
-         description="Email addresses for the user. Orgkit needs one (the primary, else a work one, else the first) "
-                     "to find or create the person's account, unless userName is an email address."),
+    # Not required: without any address (and a userName that is not one) the user is the IdP's record
+    # alone until an email arrives (services/scim/provisioning.py, _provision_account).
+    Attr("emails", "complex", multi=True, sub=_multi_sub(value_required=True),
+         description="Email addresses for the user. Orgkit uses one (the primary, else a work one, else the first, "
+                     "else userName when it is an address) to find, invite or create the person; without one the "
+                     "user joins no one until an address arrives."),
     Attr("phoneNumbers", "complex", multi=True, sub=_multi_sub(), description="Phone numbers for the user."),
     Attr("ims", "complex", multi=True, sub=_multi_sub(), description="Instant messaging addresses for the user."),
     Attr("photos", "complex", multi=True, sub=_multi_sub("reference"), description="URLs of photos of the user."),

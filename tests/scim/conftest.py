@@ -62,11 +62,22 @@ class ScimClient:
         return response.get_json()
 
 
-def scim_for(client, org, enabled=True):
+def scim_for(client, org, enabled=True, verified_domains=("example.com",)):
+    """SCIM on for org with a live token. The org has verified example.com (as an operator would mark
+    it), so SCIM creates managed accounts there; any other domain gets the invitation path."""
     settings.set_enabled(org, enabled, SYSTEM)
     _, token = settings.create_token(org, SYSTEM)
+    for name in verified_domains:
+        verify_domain(org, name)
     db.session.commit()
     return ScimClient(client, token, org)
+
+
+def verify_domain(org, name):
+    from models import SsoDomain, utcnow
+    db.session.add(SsoDomain(org_id=org.id, domain=name, verification_token="t" * 32, verified_at=utcnow(),
+                             verified_by="operator"))
+    db.session.flush()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from extensions import db
-from models import Membership, ScimGroup, ScimUser, User
+from models import Invitation, Membership, ScimGroup, ScimUser, User
 from tests.scim.conftest import ENTERPRISE, GROUP_SCHEMA, USER_SCHEMA, assert_scim_error, scim_for
 
 RACERS = 5
@@ -228,7 +228,14 @@ def test_discovery_says_what_the_endpoints_do(scim, client):
     schemas = {doc["id"]: doc for doc in scim.get("/Schemas").get_json()["Resources"]}
     user_attributes = {a["name"]: a for a in schemas[USER_SCHEMA]["attributes"]}
     required = {name for name, a in user_attributes.items() if a["required"]}
-    assert required == {"userName", "emails", "active"}
+    assert "emails" not in required
+    # So a create without any address succeeds, as published: the IdP's record alone, joining no one.
+    bare = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "handle-only", "active": True})
+    assert bare.status_code == 201 and "emails" not in bare.get_json()
+    # Once an address arrives, the person is provisioned as a create would (here: an invitation).
+    assert scim.patch(f"/Users/{bare.get_json()['id']}", [
+        {"op": "add", "path": "emails", "value": [{"value": "handle@unverified.example.net"}]}]).status_code == 200
+    assert db.session.scalar(select(Invitation.id).where(Invitation.email == "handle@unverified.example.net")) is not None
     # members.display is accepted (IdPs send it) but neither published nor returned: Orgkit keeps ids only.
     members = {s["name"] for s in next(a for a in schemas[GROUP_SCHEMA]["attributes"] if a["name"] == "members")["subAttributes"]}
     assert members == {"value", "$ref"}
