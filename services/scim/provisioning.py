@@ -351,19 +351,16 @@ def _repoint_invitation(org, scim_user, email, data, actor, summaries):
 
 
 def _sync_managed_account(org, scim_user, account, email):
-    """An account the org manages follows its IdP: name, and email while it stays on a verified domain.
-    Any other account is the person's own, and is never touched (docs/security.md, Identity and trust)."""
+    """An account the org manages follows its IdP: its name, and its email when the new address is on a
+    domain the org verified and no other account has it (otherwise the account keeps its address and
+    only the SCIM record changes). Any other account is the person's own and is never touched
+    (docs/security.md 6.1)."""
     name = (scim_user.display_name or " ".join(p for p in (scim_user.name_given_name, scim_user.name_family_name) if p) or "").strip()
     if name and name[:120] != account.name:
         account.name = name[:120]
-    if email is None or email == account.email:
-        return
-    if not domains.is_verified_for(org.id, domains.email_domain(email)):
-        raise invalid_value(f"{email} is not on a domain this organization verified, so the account it manages "
-                            "cannot move to it. Verify the domain first.")
-    if User.by_email(email) is not None:
-        raise ScimError(409, f"Another account already uses {email}.", "uniqueness")
-    account.email = email
+    if (email is not None and email != account.email and User.by_email(email) is None
+            and domains.is_verified_for(org.id, domains.email_domain(email))):
+        account.email = email
 
 
 def _refuse_owner(membership, doing):

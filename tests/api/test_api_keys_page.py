@@ -161,4 +161,4 @@ def test_scim_deactivation_revokes_the_persons_keys(client, api_org):
     assert client.get("/api/v1/org", headers=bearer(key)).status_code == 401
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "scim.user.deactivated"))
     assert event.data["api_keys_revoked"] == 1
-    assert db.session.get(ApiKey, api_org.key_row.id).revoked_reason == "creator_removed"
+    assert db.session.get(ApiKey, api_org.key_row.id).revoked_reason == "creator_suspended"

@@ -3,7 +3,7 @@ reference; Entra's "Tutorial: Develop and plan provisioning for a SCIM endpoint"
 from sqlalchemy import select
 
 from extensions import db
-from models import AuditEvent, Membership, Role, ScimGroup, User
+from models import AuditEvent, Invitation, Membership, Role, ScimGroup, User
 from tests.scim.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, assert_scim_error
 
 OKTA_UA = {"User-Agent": "Okta SCIM Client 1.0.0"}
@@ -116,12 +116,13 @@ def test_entra_test_connection_and_user_lifecycle(scim):
     assert scim.get(f'/Users?filter=userName eq "{user["userName"]}"').get_json()["Resources"][0]["active"] is False
     on = scim.patch(f"/Users/{user['id']}", [{"op": "Replace", "path": "active", "value": "True"}])
     assert on.get_json()["active"] is True
-    # Delete: 204, then 404; the membership is gone, the account stays.
+    # Delete: 204, then 404. testuser.com is not a domain the org verified, so no account was ever made
+    # for the address (docs/security.md 6.1): the invitation emailed for it is revoked.
     assert scim.delete(f"/Users/{user['id']}").status_code == 204
     assert_scim_error(scim.get(f"/Users/{user['id']}"), 404)
-    account = User.by_email("test_user_fd0ea19b@testuser.com")
-    assert account is not None
-    assert db.session.scalar(select(Membership).where(Membership.user_id == account.id)) is None
+    assert User.by_email("test_user_fd0ea19b@testuser.com") is None
+    invitation = db.session.scalar(select(Invitation).where(Invitation.email == "test_user_fd0ea19b@testuser.com"))
+    assert invitation is not None and invitation.revoked_at is not None
 
 
 def test_entra_group_membership_by_value_lists(scim):

@@ -370,6 +370,6 @@ def test_request_log_records_every_call_without_secrets(scim):
     rows = db.session.scalars(select(ScimRequestLog).where(ScimRequestLog.org_id == scim.org.id)
                               .order_by(ScimRequestLog.created_at)).all()
     assert [(r.method, r.status) for r in rows] == [("POST", 201), ("PATCH", 200), ("POST", 409)]
-    assert rows[0].summary == "created user logged@example.com"
+    assert rows[0].summary == "created user logged@example.com (account created)"
     assert "title" in rows[1].summary and "already exists" in rows[2].summary
     assert all(scim.token not in (r.summary + r.path) for r in rows)
