@@ -366,7 +366,7 @@ def _search_body():
     if not isinstance(body, dict):
         raise invalid_syntax("A SearchRequest must be a JSON object.")
     schemas = body.get("schemas")
-    if schemas is not None and SEARCH_SCHEMA not in schemas:
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_SCHEMA not in schemas):
         raise invalid_value(f"A search body's schemas must be [\"{SEARCH_SCHEMA}\"].")
     return {k: v for k, v in body.items() if k != "schemas"}
 

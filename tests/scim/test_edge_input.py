@@ -204,6 +204,7 @@ def test_deep_nesting_nul_and_huge_start_index_are_400(scim):
     assert_scim_error(scim.get("/Users?startIndex=99999999999999999999"), 400, "invalidValue")
     assert_scim_error(scim.post("/Users/.search", {"startIndex": 10**20}), 400, "invalidValue")
     assert_scim_error(scim.post("/Users/.search", {"attributes": [1, 2]}), 400, "invalidValue")
+    assert_scim_error(scim.post("/Users/.search", {"schemas": False}), 400, "invalidValue")  # found by the property test
     assert scim.get("/Users?startIndex=2147483647").status_code == 200
     assert User.by_email("deep@example.com") is None
 
