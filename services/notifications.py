@@ -247,10 +247,8 @@ def _describe(event_type, org, actor_label, targets, data):
     if event_type.name == "member.removed" and data.get("reason") == "left":
         title = "{user} left {org}".format_map(fields)
     elif event_type.name == "scim.token.revoked" and data.get("reason", "revoked") != "revoked":
-        # A token that followed its creator out: say why, and what to do (services/credentials.py).
+        # A token that followed its creator out (services/credentials.py): the summary says why.
         title = f"SCIM token of {fields['org']} stopped working: generate a new one"
-        return title[:255], (f"{event_type.description} {_scim_revocation_note(targets, data)} Generate a new "
-                             "token on the SCIM settings page and paste it into your identity provider.")
     elif event_type.name in TITLES:
         title = TITLES[event_type.name].format_map(fields)
     else:
@@ -269,12 +267,6 @@ def event_sentence(audit_event, org):
         return audit_event.action
     title, _ = _describe(event_type, org, audit_event.actor_label, audit_event.targets or [], audit_event.data or {})
     return title
-
-
-def _scim_revocation_note(targets, data):
-    from services.scim.settings import REVOCATION_REASONS
-    creator = data.get("creator") or "its creator"
-    return REVOCATION_REASONS.get(data.get("reason"), "").format(creator=creator, actor="an owner")
 
 
 def _link(event_type, org, for_removed_member=False):
