@@ -77,7 +77,9 @@ class ScimUser(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     user_name: Mapped[str] = mapped_column(String(254), nullable=False)
     user_name_lower: Mapped[str] = mapped_column(String(254), nullable=False)
     external_id: Mapped[str | None] = mapped_column(String(254), nullable=True)
-    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # NULL: unassigned, after a PATCH removed it (RFC 7644 section 3.5.2.2); it is then not returned and
+    # counts as true (the IdP no longer says the person is out).
+    active: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=True)
     display_name: Mapped[str | None] = mapped_column(String(254), nullable=True)
     nick_name: Mapped[str | None] = mapped_column(String(254), nullable=True)
     profile_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)

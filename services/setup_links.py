@@ -185,6 +185,10 @@ def refusal(link, now=None):
     now = now or utcnow()
     state = link.state(now)
     if state == "revoked":
+        if (link.revoked_by_label or "").startswith("Orgkit: "):
+            # Revoked because its creator lost the right to make it (services/credentials.py).
+            return (f"This setup link stopped working: {link.revoked_by_label.removeprefix('Orgkit: ')}. "
+                    "Ask another owner of the workspace for a new one.")
         return "This setup link was revoked by an owner of the workspace. Ask them for a new one."
     if state == "completed":
         return "This setup link was used to finish the setup and is closed. Ask an owner for a new one to change anything."

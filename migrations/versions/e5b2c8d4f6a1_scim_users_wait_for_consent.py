@@ -1,5 +1,5 @@
-"""scim_users: a SCIM user may wait for the person to accept an invitation (no membership yet); accounts
-SCIM created become managed by their org
+"""scim_users: a SCIM user may wait for the person to accept an invitation (no membership yet), and its
+active may be unassigned (removed by a PATCH); accounts SCIM created become managed by their org
 
 Existing SCIM users all have a membership and keep it: nobody loses access. An account is marked
 managed by an org only where that org's SCIM is its whole story: no password, and no membership in any
@@ -26,6 +26,7 @@ def upgrade():
     with op.batch_alter_table('scim_users', schema=None) as batch_op:
         batch_op.alter_column('membership_id', existing_type=sa.Uuid(), nullable=True)
         batch_op.alter_column('user_id', existing_type=sa.Uuid(), nullable=True)
+        batch_op.alter_column('active', existing_type=sa.Boolean(), nullable=True)
         batch_op.add_column(sa.Column('invitation_id', sa.Uuid(), nullable=True))
         batch_op.create_index(batch_op.f('ix_scim_users_invitation_id'), ['invitation_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_scim_users_invitation_id_invitations'), 'invitations',
@@ -42,9 +43,11 @@ def upgrade():
 
 def downgrade():
     op.execute("DELETE FROM scim_users WHERE membership_id IS NULL")
+    op.execute("UPDATE scim_users SET active = TRUE WHERE active IS NULL")
     with op.batch_alter_table('scim_users', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_scim_users_invitation_id_invitations'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_scim_users_invitation_id'))
         batch_op.drop_column('invitation_id')
+        batch_op.alter_column('active', existing_type=sa.Boolean(), nullable=False)
         batch_op.alter_column('user_id', existing_type=sa.Uuid(), nullable=False)
         batch_op.alter_column('membership_id', existing_type=sa.Uuid(), nullable=False)

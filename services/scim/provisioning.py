@@ -284,7 +284,7 @@ def link_accepted_invitation(org, invitation, membership, actor):
     scim_user.membership_id, scim_user.user_id = membership.id, membership.user_id
     _bump(scim_user)
     db.session.flush()
-    if not scim_user.active:
+    if scim_user.active is False:
         _refuse_owner(membership, "deactivated")
         membership.deactivated_at = utcnow()
     sync_roles(org, {scim_user.id}, actor)
@@ -309,10 +309,13 @@ def patch_user(org, scim_user, body, actor, base_url):
     current = _user_data(scim_user, base_url)
     patched = Patcher(USER, current, str(scim_user.id)).apply(operations)
     data = clean_resource(USER, patched)
-    return _update_user(org, scim_user, data, actor, base_url)
+    # A PATCH that removed active leaves it unassigned (RFC 7644 section 3.5.2.2); elsewhere, active
+    # left out keeps its value.
+    unassign_active = "active" in current and "active" not in patched
+    return _update_user(org, scim_user, data, actor, base_url, unassign_active)
 
 
-def _update_user(org, scim_user, data, actor, base_url):
+def _update_user(org, scim_user, data, actor, base_url, unassign_active=False):
     _check_user_name(org.id, data.get("userName"), scim_user)
     before = _user_data(scim_user, base_url)
     _write_user(scim_user, data)
@@ -333,7 +336,7 @@ def _update_user(org, scim_user, data, actor, base_url):
              {**_user_payload(scim_user, account), "changed": changed})
         summaries.insert(0, f"updated {scim_user.user_name}: {', '.join(changed[:8])}")
     active = data.get("active")
-    if active is not None and active != scim_user.active:
+    if (active is not None or unassign_active) and active != scim_user.active:
         summaries.append(_set_active(org, scim_user, active, actor))
     return scim_user, "; ".join(summaries) or f"no change to {scim_user.user_name}"
 
@@ -380,12 +383,15 @@ def _set_active(org, scim_user, active, actor):
     active=true restores the membership. The SCIM user stays readable either way."""
     membership = db.session.get(Membership, scim_user.membership_id) if scim_user.membership_id else None
     account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
-    if not active:
+    if active is False:
         _refuse_owner(membership, "deactivated")
+    was_active = scim_user.active is not False
     scim_user.active = active
     _bump(scim_user)
     targets, payload = _user_targets(scim_user, account), _user_payload(scim_user, account)
-    if active:
+    if active is not False:  # true, or unassigned (None), which counts as true
+        if was_active:
+            return f"active of {scim_user.user_name} unassigned"
         if membership is not None:
             membership.deactivated_at = None
         emit(org, "scim.user.reactivated", actor, targets, payload)

@@ -72,9 +72,11 @@ USER_ATTRIBUTES = (
     Attr("preferredLanguage", column="preferred_language", description="The user's preferred written or spoken language."),
     Attr("locale", column="locale", description="The user's default location for localization."),
     Attr("timezone", column="timezone", description="The user's time zone in IANA format."),
-    Attr("active", "boolean", column="active", required=True,
+    # Not required (RFC 7643 section 4.1.1): a create without it makes an active user, and a PATCH may
+    # remove it (unassigned, not returned, counted as true).
+    Attr("active", "boolean", column="active",
          description="Whether the user may use this workspace. false suspends their membership (and signs out "
-                     "everywhere an account this workspace manages)."),
+                     "everywhere an account this workspace manages); unassigned counts as true."),
     Attr("password", mutability="writeOnly", returned="never",
          description="Accepted and discarded: Orgkit users sign in with single sign-on."),
     # Not required: without any address (and a userName that is not one) the user is the IdP's record

@@ -229,7 +229,7 @@ def test_discovery_says_what_the_endpoints_do(scim, client):
     schemas = {doc["id"]: doc for doc in scim.get("/Schemas").get_json()["Resources"]}
     user_attributes = {a["name"]: a for a in schemas[USER_SCHEMA]["attributes"]}
     required = {name for name, a in user_attributes.items() if a["required"]}
-    assert "emails" not in required
+    assert required == {"userName"}
     # So a create without any address succeeds, as published: the IdP's record alone, joining no one.
     bare = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "handle-only", "active": True})
     assert bare.status_code == 201 and "emails" not in bare.get_json()
@@ -260,3 +260,18 @@ def test_an_account_row_is_never_left_behind_by_a_refused_create(scim):
     assert_scim_error(scim.post("/Users", {**user_body("half@example.com"), "locale": "x" * 100}), 400, "invalidValue")
     assert User.by_email("half@example.com") is None
     assert db.session.scalar(select(func.count(Membership.id)).where(Membership.org_id == scim.org.id)) == 1
+
+
+def test_removing_active_leaves_it_unassigned_which_counts_as_true(scim):
+    """active is not required (as /Schemas says), so a PATCH may remove it (RFC 7644 section 3.5.2.2)."""
+    user = scim.create_user("unassigned@example.com")
+    scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "active", "value": False}])
+    removed = scim.patch(f"/Users/{user['id']}", [{"op": "remove", "path": "active"}])
+    assert removed.status_code == 200 and "active" not in removed.get_json()
+    assert "active" not in scim.get(f"/Users/{user['id']}").get_json()
+    account = User.by_email("unassigned@example.com")
+    membership = db.session.scalar(select(Membership).where(Membership.user_id == account.id))
+    assert membership.deactivated_at is None  # unassigned counts as true: access is back
+    assert scim.get('/Users?filter=active pr').get_json()["totalResults"] == 0
+    again = scim.patch(f"/Users/{user['id']}", [{"op": "add", "path": "active", "value": True}])
+    assert again.get_json()["active"] is True
