@@ -279,13 +279,13 @@ def link_accepted_invitation(org, invitation, membership, actor):
     with the state the IdP gave it meanwhile (active, groups and the roles they map to)."""
     scim_user = db.session.scalar(ScimUser.for_org(org.id).where(ScimUser.invitation_id == invitation.id,
                                                                  ScimUser.user_id.is_(None)))
-    if scim_user is None:
-        return None
+    already_linked = db.session.scalar(select(ScimUser.id).where(ScimUser.membership_id == membership.id))
+    if scim_user is None or already_linked is not None:
+        return None  # an existing member accepted, whose membership another SCIM user already stands for
     scim_user.membership_id, scim_user.user_id = membership.id, membership.user_id
     _bump(scim_user)
     db.session.flush()
-    if scim_user.active is False:
-        _refuse_owner(membership, "deactivated")
+    if scim_user.active is False and membership.role != Role.owner:  # owners are out of SCIM's reach
         membership.deactivated_at = utcnow()
     sync_roles(org, {scim_user.id}, actor)
     return scim_user
