@@ -4,7 +4,7 @@ Existing tokens keep created_by_id NULL (their creator was recorded only as a la
 an upgrade cuts no identity provider off.
 
 Revision ID: d3f1a9b7c2e4
-Revises: c4d5e6f7a8b9
+Revises: d5e6f7a8b9c1
 Create Date: 2026-12-03 07:20:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd3f1a9b7c2e4'
-down_revision = 'c4d5e6f7a8b9'
+down_revision = 'd5e6f7a8b9c1'
 branch_labels = None
 depends_on = None
 
