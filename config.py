@@ -83,6 +83,7 @@ SETTINGS = [
     # Screens and static files (assets.py)
     ("COMPRESS_RESPONSES", "true", "Compress HTML, CSS, JS and JSON responses (brotli or gzip). Set false when a reverse proxy already compresses."),
     # Installing and running (issue 14)
+    ("REDIS_NAMESPACE", "", "Prefix of this install's keys in Redis (job queues, webhook signals, rate limits). Installs sharing a Redis database each need their own; empty takes the database's name from DATABASE_URL."),
     ("ORGKIT_PRODUCTION", "false", "Set to true in production: Orgkit then refuses to start while SECRET_KEY is the default or shorter than 32 bytes (so does an https:// PUBLIC_BASE_URL)."),
 ]
 
@@ -170,6 +171,8 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.REDIS_NAMESPACE = self.REDIS_NAMESPACE.strip() or database_namespace(self.SQLALCHEMY_DATABASE_URI)
+        self.RATELIMIT_KEY_PREFIX = self.REDIS_NAMESPACE
         self.RATELIMIT_STRATEGY = "moving-window"
         # Redis down must not take the login page down with it: limits are then counted in each
         # process's memory until Redis answers again (tests/faults/test_faults.py proves it).
@@ -202,6 +205,18 @@ class TestConfig(Config):
         self.EGRESS_ALLOW_HTTP = _bool(os.environ.get("EGRESS_ALLOW_HTTP", "true"))
         for key, value in overrides.items():
             setattr(self, key, value)
+
+
+def database_namespace(url):
+    """The default REDIS_NAMESPACE: the database's name (a SQLite file's name without .db)."""
+    from sqlalchemy.engine import make_url
+    try:
+        name = make_url(url).database or ""
+    except Exception:  # an unparsable URL fails later, where the database is opened
+        name = ""
+    if url.startswith("sqlite"):
+        name = Path(name).stem if name not in ("", ":memory:") else ""
+    return name or "orgkit"
 
 
 def refuse_insecure_start(config):

@@ -55,23 +55,30 @@ class Jobs:
 
     def __init__(self):
         self.app = None
+        self.namespace = "orgkit"
         self.redis = None
         self.queues = {}
         self._local = None
 
     def init_app(self, app):
         self.app = app
+        # Two installs on one Redis database must not take each other's jobs (docs/deploy.md section 3).
+        self.namespace = app.config.get("REDIS_NAMESPACE") or "orgkit"
         self.redis = Redis.from_url(app.config["REDIS_URL"])
         use_redis = app.config.get("USE_REDIS_QUEUE")
         if use_redis is None:
             use_redis = redis_reachable(self.redis)
         app.config["USE_REDIS_QUEUE"] = use_redis
         if use_redis:
-            self.queues = {name: Queue(name, connection=self.redis) for name in QUEUE_NAMES}
+            self.queues = {name: Queue(self.key(name), connection=self.redis) for name in QUEUE_NAMES}
         else:
             log.warning("Redis unreachable at %s: jobs run in-process after each commit", app.config["REDIS_URL"])
             self._local = _InProcessRunner(app)
         app.extensions["orgkit_jobs"] = self
+
+    def key(self, name):
+        """This install's Redis key (or queue name) for name."""
+        return f"{self.namespace}:{name}"
 
     def enqueue(self, queue_name, func, *args, job_id=None, **kwargs):
         """func: a job function or its dotted path (RQ imports it in the worker, as it would anyway)."""

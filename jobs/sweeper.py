@@ -51,7 +51,7 @@ def sweep_retention():
 
     from jobs.retention import prune_expired_rows
     interval = current_app.config["RETENTION_INTERVAL_MINUTES"] * 60
-    if not jobs.redis.set("orgkit:retention:claimed", "1", nx=True, ex=interval):
+    if not jobs.redis.set(jobs.key("retention:claimed"), "1", nx=True, ex=interval):
         return 0
     jobs.enqueue("default", prune_expired_rows, job_id="retention-prune")
     return 1

@@ -3,7 +3,7 @@ there is no Redis (and by anything that enqueues deliver_webhooks on the "webhoo
 
 Why not one RQ job per delivery: an RQ job costs about 5 ms of bookkeeping (job hash, registries,
 status updates; ~200 jobs/s for a SimpleWorker on these machines, ~70/s forking), more than the HTTP
-request to a nearby receiver. So Redis carries bare delivery ids (services/webhooks.py DUE_KEY) and
+request to a nearby receiver. So Redis carries bare delivery ids (services/webhooks.py due_key()) and
 each worker process runs one WebhookDispatcher:
 
   - one loop thread pops up to WEBHOOK_BATCH_SIZE ids at once, claims them in the database with one
@@ -95,7 +95,7 @@ class WebhookDispatcher:
         if not force and time.monotonic() - self._last_promote < 0.2:
             return 0
         self._last_promote = time.monotonic()
-        return int(self._promote(keys=[service.SCHEDULED_KEY, service.DUE_KEY],
+        return int(self._promote(keys=[service.scheduled_key(), service.due_key()],
                                  args=[service.now().timestamp(), 1000]))
 
     def _fetch(self, block):
@@ -103,12 +103,12 @@ class WebhookDispatcher:
         if room <= 0:
             return 0
         if block:
-            first = self.redis.blpop([service.DUE_KEY], timeout=0.5)
+            first = self.redis.blpop([service.due_key()], timeout=0.5)
             if first is None:
                 return 0
-            ids = [first[1]] + (self.redis.lpop(service.DUE_KEY, room - 1) or []) if room > 1 else [first[1]]
+            ids = [first[1]] + (self.redis.lpop(service.due_key(), room - 1) or []) if room > 1 else [first[1]]
         else:
-            ids = self.redis.lpop(service.DUE_KEY, room) or []
+            ids = self.redis.lpop(service.due_key(), room) or []
         if not ids:
             return 0
         ids = list(dict.fromkeys(i.decode() if isinstance(i, bytes) else i for i in ids))
@@ -120,7 +120,7 @@ class WebhookDispatcher:
             log.exception("claiming %d webhook deliveries failed; the sweeper will bring them back", len(ids))
             return 0
         if deferred:
-            self.redis.zadd(service.SCHEDULED_KEY, {i: service.now().timestamp() + 0.25 for i in deferred})
+            self.redis.zadd(service.scheduled_key(), {i: service.now().timestamp() + 0.25 for i in deferred})
         for task in tasks:
             self.waiting[task.endpoint_id].append(task)
         self.local_count += len(tasks)

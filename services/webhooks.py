@@ -34,8 +34,12 @@ from models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMess
 from services import ServiceError, catalog, crypto, egress
 from services import events as events_service
 
-DUE_KEY = "orgkit:webhooks:due"              # list of delivery ids to work on now
-SCHEDULED_KEY = "orgkit:webhooks:scheduled"  # sorted set: delivery id -> Unix time it is due
+def due_key():
+    return jobs.key("webhooks:due")              # list of delivery ids to work on now
+
+
+def scheduled_key():
+    return jobs.key("webhooks:scheduled")        # sorted set: delivery id -> Unix time it is due
 RESPONSE_BODY_LIMIT = 20 * 1024
 MAX_DESCRIPTION = 200
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
@@ -370,9 +374,9 @@ def signal(due_ids, scheduled=()):
         return
     pipe = jobs.redis.pipeline(transaction=False)
     if due_ids:
-        pipe.rpush(DUE_KEY, *due_ids)
+        pipe.rpush(due_key(), *due_ids)
     if scheduled:
-        pipe.zadd(SCHEDULED_KEY, {delivery_id: when for delivery_id, when in scheduled})
+        pipe.zadd(scheduled_key(), {delivery_id: when for delivery_id, when in scheduled})
     pipe.execute()
 
 

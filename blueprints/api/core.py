@@ -149,7 +149,7 @@ class RateCounter:
     def start(cls, raw_key):
         amount, window = _parsed_limit(current_app.config["API_RATE_LIMIT"])
         window_start = int(time.time() // window) * window
-        counter = cls(f"orgkit:api:rate:{api_keys.hash_key(raw_key)[:32]}:{window_start}", amount, window, window_start)
+        counter = cls(jobs.key(f"api:rate:{api_keys.hash_key(raw_key)[:32]}:{window_start}"), amount, window, window_start)
         pool = jobs.redis.connection_pool
         try:
             counter.connection = pool.get_connection()
