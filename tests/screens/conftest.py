@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import Membership, OutboundEmail, Role, SsoLoginAttempt, WebhookAttempt, WebhookDelivery
+from models import Membership, OutboundEmail, Role, SsoIdentity, SsoLoginAttempt, WebhookAttempt, WebhookDelivery
 from services import accounts, api_keys, invitations, notifications
 from services.events import Actor
 from services.scim import settings as scim_settings
@@ -71,6 +71,9 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
     sso_attempt = SsoLoginAttempt(org_id=org.id, outcome="refused", reason="The assertion was not signed.",
                                   initiated_by="sp", email="mia@example.com", ip="127.0.0.1")
     db.session.add(sso_attempt)
+    # Olive's account is linked to Acme's IdP: the linked-identity pages (account and SSO settings).
+    identity = SsoIdentity(org_id=org.id, name_id="olive@idp.example.com", user_id=owner.id, groups=["engineering"])
+    db.session.add(identity)
     db.session.commit()
     from services import setup_links
     setup_link, setup_token = setup_links.create_link(org, actor, ["domains", "sso", "scim"], created_by=owner)
@@ -107,6 +110,8 @@ def world(make, receiver, deliver):  # noqa: F811  (fixtures imported above)
         "webhook-catalog": f"{o}/webhooks/catalog",
         "not-found": f"{o}/no-such-page",
         "setup-links": f"{o}/settings/setup-links",
+        "identity-unlink": f"/app/account/identities/{identity.id}/delete",
+        "sso-identity-unlink": f"{o}/settings/sso/identities/{identity.id}/delete",
         "setup-link-revoke": f"{o}/settings/setup-links/{setup_link.id}/revoke",
     }
     _two_factor_screens(world, owner, members["Ada Admin"])
