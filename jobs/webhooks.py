@@ -9,7 +9,9 @@ each worker process runs one WebhookDispatcher:
   - one loop thread pops up to WEBHOOK_BATCH_SIZE ids at once, claims them in the database with one
     UPDATE (a lease, so two workers never send the same delivery at the same time, and a dead worker's
     deliveries come back after the lease), and records finished attempts in batches (one commit per
-    batch);
+    batch). It claims no more per endpoint than that endpoint's senders can start before the lease
+    ends (concurrency x half the lease / its typical answer time), and just before requests leave it
+    extends any lease that could run out during the request and writes the attempt rows;
   - WEBHOOK_WORKER_THREADS sender threads make the HTTP requests over kept-alive connections
     (services/egress.py pools), at most WEBHOOK_ENDPOINT_CONCURRENCY at a time per endpoint; a
     saturated endpoint's further deliveries are handed back for a second later rather than queued
@@ -43,6 +45,9 @@ end
 return #ids
 """
 
+# A delivery whose endpoint has no room in this worker is handed back for this long.
+DEFER_SECONDS = 0.25
+
 
 class WebhookDispatcher:
     def __init__(self, app, threads=None, endpoint_concurrency=None, batch_size=None, lease_seconds=None):
@@ -57,6 +62,10 @@ class WebhookDispatcher:
         self.lease_seconds = lease_seconds or config["WEBHOOK_LEASE_SECONDS"]
         # Claimed work held here at most: enough to keep every sender busy while the next batch loads.
         self.max_local = max(self.threads * 4, self.batch_size)
+        self.timeout = config["WEBHOOK_TIMEOUT_SECONDS"]
+        # A lease with less than this left is extended just before the send (service.start_attempts).
+        self.send_seconds = service.send_seconds(self.timeout, self.lease_seconds)
+        self.typical_seconds = {}              # endpoint id -> moving average of its answer times
         self.policy = egress.EgressPolicy.from_config(config)
         self.stop_event = threading.Event()
         self.results = queue.Queue()
@@ -80,7 +89,7 @@ class WebhookDispatcher:
                     promoted = self._promote_due(force=burst)
                     fetched = self._fetch(block=not burst and self.local_count == 0)
                     recorded = self._record_finished()
-                    if burst and not (promoted or fetched or recorded or self.local_count):
+                    if burst and not (promoted or fetched or recorded or self.local_count or self._handed_back_soon()):
                         break
                 while self.local_count:   # stopping: let requests in flight finish and record them
                     self._record_finished()
@@ -98,6 +107,10 @@ class WebhookDispatcher:
         return int(self._promote(keys=[service.scheduled_key(), service.due_key()],
                                  args=[service.now().timestamp(), 1000]))
 
+    def _handed_back_soon(self):
+        # Deliveries _fetch handed back for a moment (their endpoint's room was full) are still work.
+        return self.redis.zcount(service.scheduled_key(), "-inf", service.now().timestamp() + DEFER_SECONDS * 4) > 0
+
     def _fetch(self, block):
         room = min(self.batch_size, self.max_local - self.local_count)
         if room <= 0:
@@ -112,30 +125,56 @@ class WebhookDispatcher:
         if not ids:
             return 0
         ids = list(dict.fromkeys(i.decode() if isinstance(i, bytes) else i for i in ids))
-        saturated = frozenset(e for e, tasks in self.waiting.items() if len(tasks) + self.inflight[e] >= self.endpoint_limit * 2)
         try:
-            tasks, deferred = service.claim(ids, self.lease_seconds, saturated)
+            tasks, deferred = service.claim(ids, self.lease_seconds, self._endpoint_room)
         except Exception:
             db.session.rollback()
             log.exception("claiming %d webhook deliveries failed; the sweeper will bring them back", len(ids))
             return 0
         if deferred:
-            self.redis.zadd(service.scheduled_key(), {i: service.now().timestamp() + 0.25 for i in deferred})
+            self.redis.zadd(service.scheduled_key(), {i: service.now().timestamp() + DEFER_SECONDS for i in deferred})
         for task in tasks:
             self.waiting[task.endpoint_id].append(task)
         self.local_count += len(tasks)
         self._pump()
         return len(ids)
 
+    def _endpoint_room(self, endpoint_id):
+        """How many more deliveries to this endpoint to claim now: no more than its senders can start
+        within half a lease at its typical answer time (the other half covers the send itself)."""
+        typical = self.typical_seconds.get(endpoint_id, self.timeout)   # unknown: assume the slowest
+        sendable = self.endpoint_limit * max(1, int(self.lease_seconds / 2 / max(typical, 0.001)))
+        return sendable - len(self.waiting.get(endpoint_id, ())) - self.inflight.get(endpoint_id, 0)
+
     def _pump(self):
+        starting = []
         for endpoint_id in list(self.waiting):
             tasks = self.waiting[endpoint_id]
             while tasks and self.inflight[endpoint_id] < self.endpoint_limit:
-                task = tasks.popleft()
+                starting.append(tasks.popleft())
                 self.inflight[endpoint_id] += 1
-                self.pool.submit(self._send, task)
             if not tasks:
                 del self.waiting[endpoint_id]
+        if not starting:
+            return
+        try:
+            owned = service.start_attempts(starting, self.lease_seconds, self.send_seconds)
+        except Exception:
+            db.session.rollback()
+            log.exception("starting %d webhook attempts failed; their leases expire and they are retried", len(starting))
+            owned = []
+        owned_ids = {id(task) for task in owned}
+        for task in starting:
+            if id(task) in owned_ids:
+                self.pool.submit(self._send, task)
+            else:   # the lease went to another worker (or the delivery was settled): not ours to send
+                self._release(task.endpoint_id, 1)
+
+    def _release(self, endpoint_id, count):
+        self.inflight[endpoint_id] -= count
+        if not self.inflight[endpoint_id]:
+            del self.inflight[endpoint_id]
+        self.local_count -= count
 
     def _send(self, task):
         try:
@@ -159,10 +198,10 @@ class WebhookDispatcher:
             except queue.Empty:
                 break
         for result in batch:
-            self.inflight[result.task.endpoint_id] -= 1
-            if not self.inflight[result.task.endpoint_id]:
-                del self.inflight[result.task.endpoint_id]
-        self.local_count -= len(batch)
+            self._release(result.task.endpoint_id, 1)
+            if result.duration_ms is not None:
+                previous = self.typical_seconds.get(result.task.endpoint_id, result.duration_ms / 1000)
+                self.typical_seconds[result.task.endpoint_id] = 0.7 * previous + 0.3 * result.duration_ms / 1000
         self.sent += len(batch)
         self._pump()   # refill the senders first: they keep working while this thread writes to the database
         try:
@@ -178,10 +217,14 @@ def deliver_webhooks(delivery_ids):
     deliveries already done or leased by a worker are skipped by the claim."""
     from flask import current_app
     config = current_app.config
-    tasks, _ = service.claim(delivery_ids, config["WEBHOOK_LEASE_SECONDS"])
-    results = [service.attempt(task, config) for task in tasks]
-    service.record(results)
-    return len(results)
+    lease, timeout = config["WEBHOOK_LEASE_SECONDS"], config["WEBHOOK_TIMEOUT_SECONDS"]
+    tasks, _ = service.claim(delivery_ids, lease)
+    sent = 0
+    for task in tasks:   # one by one: each lease is checked (and extended) just before its request
+        for owned in service.start_attempts([task], lease, service.send_seconds(timeout, lease)):
+            service.record([service.attempt(owned, config)])
+            sent += 1
+    return sent
 
 
 def sweep_webhook_deliveries():

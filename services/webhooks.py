@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from flask import current_app
-from sqlalchemy import case, event, func, select, update
+from sqlalchemy import case, event, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from extensions import db, jobs
@@ -44,6 +44,8 @@ RESPONSE_BODY_LIMIT = 20 * 1024
 MAX_DESCRIPTION = 200
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
 SECRET_PREFIX = "whsec_"
+# An attempt's error until its answer is recorded: what the log says if the worker died in between.
+NO_ANSWER_RECORDED = "No answer recorded: the attempt is in flight, or its worker stopped before recording it."
 
 
 def now():
@@ -394,6 +396,9 @@ class SendTask:
     webhook_id: str
     body: str
     lease_token: str
+    lease_expires_at: datetime
+    attempt_id: uuid.UUID | None = None   # the attempt row written before the request leaves
+    headers: dict | None = None           # signed when the attempt starts (start_attempts)
 
 
 @dataclass
@@ -413,12 +418,14 @@ class AttemptResult:
         return self.status is not None and 200 <= self.status < 300
 
 
-def claim(delivery_ids, lease_seconds, saturated_endpoints=frozenset()):
+def claim(delivery_ids, lease_seconds, endpoint_room=None):
     """Take the lease on those of delivery_ids that are pending, due and not leased by a live worker.
 
-    Returns (tasks, deferred_ids): deliveries to endpoints in saturated_endpoints are not claimed but
-    handed back, so a slow endpoint's backlog does not fill this worker. Commits (the lease must be
-    visible to other workers before the requests go out).
+    endpoint_room(endpoint_id) says how many more deliveries to that endpoint this worker can send
+    before a lease taken now runs out; past it they are not claimed but handed back (deferred_ids),
+    so a slow endpoint's backlog neither fills this worker nor waits here until its leases expire and
+    the sweeper hands it to someone else (a duplicate). Returns (tasks, deferred_ids). Commits (the
+    lease must be visible to other workers before the requests go out).
     """
     ids = [uuid.UUID(str(i)) for i in delivery_ids]
     if not ids:
@@ -429,18 +436,27 @@ def claim(delivery_ids, lease_seconds, saturated_endpoints=frozenset()):
         & (WebhookDelivery.lease_expires_at.is_(None) | (WebhookDelivery.lease_expires_at < at))
     )
     deferred = []
-    if saturated_endpoints:
+    if endpoint_room is not None:
         rows = db.session.execute(select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
-                                  .where(WebhookDelivery.id.in_(ids), claimable)).all()
-        deferred = [str(r.id) for r in rows if r.endpoint_id in saturated_endpoints]
-        ids = [r.id for r in rows if r.endpoint_id not in saturated_endpoints]
+                                  .where(WebhookDelivery.id.in_(ids), claimable)
+                                  .order_by(WebhookDelivery.next_attempt_at)).all()
+        room, ids = {}, []
+        for row in rows:
+            if row.endpoint_id not in room:
+                room[row.endpoint_id] = endpoint_room(row.endpoint_id)
+            if room[row.endpoint_id] > 0:
+                room[row.endpoint_id] -= 1
+                ids.append(row.id)
+            else:
+                deferred.append(str(row.id))
         if not ids:
             db.session.rollback()
             return [], deferred
     token = secrets_module.token_hex(16)
+    expires = at + timedelta(seconds=lease_seconds)
     db.session.execute(
         update(WebhookDelivery).where(WebhookDelivery.id.in_(ids), claimable)
-        .values(lease_token=token, lease_expires_at=at + timedelta(seconds=lease_seconds))
+        .values(lease_token=token, lease_expires_at=expires)
         .execution_options(synchronize_session=False)
     )
     rows = db.session.execute(
@@ -457,22 +473,79 @@ def claim(delivery_ids, lease_seconds, saturated_endpoints=frozenset()):
         if endpoint.id not in secrets_by_endpoint:
             secrets_by_endpoint[endpoint.id] = signing_secrets(endpoint, at)
         tasks.append(SendTask(row.id, row.org_id, endpoint.id, endpoint.url, secrets_by_endpoint[endpoint.id],
-                              f"msg_{row.message_id.hex}", row.body, token))
+                              f"msg_{row.message_id.hex}", row.body, token, expires))
     db.session.commit()
     return tasks, deferred
 
 
-def attempt(task, config, policy=None):
-    """Make one signed POST for a claimed delivery (no database or app context needed: safe on any
-    thread; pass the egress policy when calling from outside an app context)."""
+def send_seconds(timeout, lease_seconds):
+    """What a send needs left on its lease when it starts: the request's timeout, and a margin to
+    record the answer."""
+    return timeout + max(1.0, lease_seconds / 10)
+
+
+def start_attempts(tasks, lease_seconds, send_seconds):
+    """Just before the requests leave: keep the leases and write the attempts. Returns the tasks still
+    this worker's to send (the others are dropped: their lease was lost to another worker, or the
+    delivery was settled meanwhile). Commits.
+
+    A lease with less than send_seconds left (the request's timeout and a margin) is extended first,
+    so it cannot run out while the request is in flight. The attempt row is written and committed
+    before the request leaves and completed by record() after, so a worker killed in between leaves
+    an attempt that says no answer was recorded, never a request the log does not show.
+    """
+    if not tasks:
+        return []
+    at = now()
+    extend_to = at + timedelta(seconds=max(lease_seconds, send_seconds))
+    short = [t for t in tasks if t.lease_expires_at - at < timedelta(seconds=send_seconds)]
+    if short:
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(tuple_(WebhookDelivery.id, WebhookDelivery.lease_token).in_([(t.delivery_id, t.lease_token) for t in short]),
+                   WebhookDelivery.status == "pending")
+            .values(lease_expires_at=extend_to)
+            .execution_options(synchronize_session=False)
+        )
+        for task in short:
+            task.lease_expires_at = extend_to
+    held = {row.id: row.attempt_count for row in db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempt_count).where(
+            tuple_(WebhookDelivery.id, WebhookDelivery.lease_token).in_([(t.delivery_id, t.lease_token) for t in tasks]),
+            WebhookDelivery.status == "pending", WebhookDelivery.lease_expires_at > at))}
+    owned = [t for t in tasks if t.delivery_id in held]
+    if not owned:
+        db.session.rollback()
+        return []
     timestamp = int(time.time())   # real time: receivers check it against their clock
-    signature = " ".join(sign(secret, task.webhook_id, timestamp, task.body) for secret in task.secrets)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": task.webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature,
-    }
+    for task in owned:
+        task.headers = {
+            "content-type": "application/json",
+            "webhook-id": task.webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": " ".join(sign(secret, task.webhook_id, timestamp, task.body) for secret in task.secrets),
+        }
+        task.attempt_id = uuid.uuid4()
+        held[task.delivery_id] += 1
+        db.session.add(WebhookAttempt(
+            id=task.attempt_id, org_id=task.org_id, delivery_id=task.delivery_id, endpoint_id=task.endpoint_id,
+            attempt_number=held[task.delivery_id], succeeded=False, request_url=task.url,
+            request_headers=dict(task.headers, **{"user-agent": egress.USER_AGENT}), error=NO_ANSWER_RECORDED,
+            created_at=at,
+        ))
+    db.session.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id.in_([t.delivery_id for t in owned]))
+        .values(attempt_count=WebhookDelivery.attempt_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return owned
+
+
+def attempt(task, config, policy=None):
+    """Make one signed POST for a delivery start_attempts() handed out (no database or app context
+    needed: safe on any thread; pass the egress policy when calling from outside an app context)."""
+    headers = task.headers
     result = AttemptResult(task=task, attempted_at=now(), request_headers=dict(headers, **{"user-agent": egress.USER_AGENT}))
     timeout = config["WEBHOOK_TIMEOUT_SECONDS"]
     started = time.monotonic()
@@ -541,6 +614,8 @@ def record(results):
     schedule_length = len(retry_schedule(config))
     deliveries = {d.id: d for d in db.session.scalars(
         select(WebhookDelivery).where(WebhookDelivery.id.in_([r.task.delivery_id for r in results])))}
+    attempts = {a.id: a for a in db.session.scalars(
+        select(WebhookAttempt).where(WebhookAttempt.id.in_([r.task.attempt_id for r in results])))}
     endpoints = {e.id: e for e in db.session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.id.in_({r.task.endpoint_id for r in results})))}
     disable_after = timedelta(days=config["WEBHOOK_DISABLE_AFTER_DAYS"])
@@ -551,14 +626,11 @@ def record(results):
         endpoint = endpoints.get(result.task.endpoint_id)
         if delivery is None or endpoint is None:
             continue   # the endpoint was deleted meanwhile
-        delivery.attempt_count += 1
-        db.session.add(WebhookAttempt(
-            org_id=delivery.org_id, delivery_id=delivery.id, endpoint_id=endpoint.id,
-            attempt_number=delivery.attempt_count, succeeded=result.succeeded, request_url=result.task.url,
-            request_headers=result.request_headers, response_status=result.status,
-            response_headers=result.response_headers, response_body=result.response_body,
-            duration_ms=result.duration_ms, error=result.error, created_at=result.attempted_at,
-        ))
+        attempt_row = attempts.get(result.task.attempt_id)
+        if attempt_row is not None:   # written by start_attempts() before the request left
+            attempt_row.succeeded, attempt_row.response_status = result.succeeded, result.status
+            attempt_row.response_headers, attempt_row.response_body = result.response_headers, result.response_body
+            attempt_row.duration_ms, attempt_row.error = result.duration_ms, result.error
         owns_lease = delivery.lease_token == result.task.lease_token
         if owns_lease:
             delivery.lease_token = None

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from extensions import db, jobs
 from jobs.sweeper import sweep_all
-from models import WebhookDelivery, WebhookMessage
+from models import WebhookAttempt, WebhookDelivery, WebhookMessage
 from services import webhooks
 from tests.receiver import Reply
 from tests.webhooks.conftest import fire, make_endpoint, secret_of, verify
@@ -72,3 +73,11 @@ def test_sigkilled_worker_and_flushed_redis_lose_nothing(app, make, receiver, mo
     print(f"{len(delivered_ids)} requests for {MESSAGES} messages: {duplicates} duplicates")
     db.session.expire_all()
     assert {d.status for d in db.session.scalars(select(WebhookDelivery))} == {"succeeded"}
+    # Every request that left is in the attempt log (written before it left), the killed worker's too:
+    # those say no answer was recorded. Nothing the receiver got is missing from the log.
+    logged = Counter((a.request_headers["webhook-id"], a.request_headers["webhook-timestamp"])
+                     for a in db.session.scalars(select(WebhookAttempt)))
+    arrived = Counter((r.webhook_id, r.headers["webhook-timestamp"]) for r in received)
+    assert not arrived - logged, f"{sum((arrived - logged).values())} requests missing from the attempt log"
+    interrupted = db.session.scalars(select(WebhookAttempt).where(WebhookAttempt.error == webhooks.NO_ANSWER_RECORDED)).all()
+    assert interrupted and not any(a.succeeded for a in interrupted)
