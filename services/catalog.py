@@ -15,6 +15,7 @@ class EventType:
     example: dict
     recipients: tuple = ()
     critical: bool = False       # security events: notifications cannot be switched off
+    email_by_default: bool = False  # emailed to recipients who have not chosen otherwise
     webhook: bool = True          # offered to webhook endpoints (user-only events are not)
     group: str = field(default="")
 
@@ -167,8 +168,9 @@ EVENT_TYPES = [
     EventType("webhook.endpoint.deleted", "A webhook endpoint was deleted.", {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
     EventType("webhook.endpoint.disabled",
               "A webhook endpoint was disabled: by an admin, because it answered 410 Gone, or because every delivery failed for days.",
-              {"endpoint": _ENDPOINT, "reason": "Every delivery attempt failed for 5 days.", "automatic": True},
-              recipients=("admins",), webhook=False),
+              {"endpoint": _ENDPOINT, "automatic": True,
+               "reason": "Every delivery attempt failed since 2025-01-01 10:00 UTC (5 days)."},
+              recipients=("admins",), email_by_default=True, webhook=False),
     EventType("webhook.endpoint.enabled", "A disabled webhook endpoint was enabled again.", {"endpoint": _ENDPOINT}, recipients=(), webhook=False),
     EventType("webhook.endpoint.secret_rotated", "A webhook endpoint's signing secret was rotated.",
               {"endpoint": _ENDPOINT, "previous_secret_expires_at": "2025-01-02T10:00:00+00:00"}, recipients=(), webhook=False),

@@ -5,9 +5,9 @@
     response.status, response.headers, response.body, response.elapsed, response.truncated
 
 Server-side request forgery defence: the host is resolved, EVERY resolved address is checked
-(loopback, private, link-local including the 169.254.169.254 cloud metadata service, CGNAT,
-multicast, reserved, unspecified, IPv6 unique-local and link-local, and IPv4 addresses hidden in
-IPv6 forms such as ::ffff:10.0.0.1), and the connection goes to the address that was checked, so a
+(every range of the IANA IPv4 and IPv6 special-purpose registries, multicast, the known cloud
+metadata addresses such as 169.254.169.254, 168.63.129.16 and fd00:ec2::254, and IPv4 addresses
+hidden in IPv6 forms such as ::ffff:10.0.0.1), and the connection goes to the address that was checked, so a
 DNS answer that changes between check and connect (DNS rebinding) cannot redirect us. For HTTPS the
 TLS handshake still sends the host name (SNI) and the certificate is verified against the host name,
 not the address. Redirects are never followed (a 3xx is returned to the caller as it is), every call
@@ -139,18 +139,76 @@ class EgressResponse:
 
 # --- Addresses -----------------------------------------------------------------------------------
 
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")          # RFC 6598 shared address space
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")            # RFC 6052 well-known NAT64 prefix
-_METADATA = ipaddress.ip_address("169.254.169.254")
-_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
-def blocked_reason(address):
-    """Why an address may not be called, or None for a public unicast address.
+def _table(*rows):
+    return tuple((ipaddress.ip_network(network), kind) for network, kind in rows)
 
-    IPv6 forms that carry an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4,
-    Teredo, IPv4-compatible ::a.b.c.d) are judged by the IPv4 address inside them, since that is where
-    the packets end up.
+
+# Cloud metadata and platform services reachable from inside a VM: checked first so the reason says
+# so. 168.63.129.16 (Azure's WireServer) is a public address, which is why it needs naming.
+CLOUD_METADATA = _table(
+    ("169.254.169.254/32", "the link-local cloud metadata address (AWS, Google Cloud, Azure, OpenStack)"),
+    ("169.254.169.253/32", "the AWS VPC DNS resolver address"),
+    ("169.254.170.2/32", "the AWS ECS task metadata address"),
+    ("168.63.129.16/32", "the Azure platform (WireServer) address"),
+    ("100.100.100.200/32", "the Alibaba Cloud metadata address"),
+    ("fd00:ec2::254/128", "the AWS IPv6 cloud metadata address"),
+    ("fd00:ec2::23/128", "the AWS IPv6 DNS resolver address"),
+)
+
+# Every entry of the IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and the RFCs
+# each row cites), plus multicast, most specific first so the reason names the narrowest range.
+# IPv4-mapped (::ffff:0:0/96), NAT64 (64:ff9b::/96) and IPv4-compatible addresses are judged by the
+# IPv4 address inside them instead, since that is where the packets go.
+SPECIAL_PURPOSE = _table(
+    ("0.0.0.0/32", "an unspecified address"),
+    ("0.0.0.0/8", "a \"this network\" address (RFC 791)"),
+    ("10.0.0.0/8", "a private network address (RFC 1918)"),
+    ("100.64.0.0/10", "a carrier-grade NAT (shared) address (RFC 6598)"),
+    ("127.0.0.0/8", "a loopback address (this server itself)"),
+    ("169.254.0.0/16", "a link-local address"),
+    ("172.16.0.0/12", "a private network address (RFC 1918)"),
+    ("192.0.0.0/24", "an IETF protocol assignment address (RFC 6890)"),
+    ("192.0.2.0/24", "a documentation address (TEST-NET-1, RFC 5737)"),
+    ("192.31.196.0/24", "an AS112 DNS sink address (RFC 7535)"),
+    ("192.52.193.0/24", "an AMT relay address (RFC 7450)"),
+    ("192.88.99.0/24", "a deprecated 6to4 relay anycast address (RFC 7526)"),
+    ("192.168.0.0/16", "a private network address (RFC 1918)"),
+    ("192.175.48.0/24", "an AS112 DNS sink address (RFC 7534)"),
+    ("198.18.0.0/15", "a benchmarking address (RFC 2544)"),
+    ("198.51.100.0/24", "a documentation address (TEST-NET-2, RFC 5737)"),
+    ("203.0.113.0/24", "a documentation address (TEST-NET-3, RFC 5737)"),
+    ("224.0.0.0/4", "a multicast address"),
+    ("255.255.255.255/32", "the limited broadcast address (reserved)"),
+    ("240.0.0.0/4", "a reserved address (RFC 1112)"),
+    ("::1/128", "a loopback address (this server itself)"),
+    ("::/128", "an unspecified address"),
+    ("64:ff9b:1::/48", "a local-use IPv4/IPv6 translation address (RFC 8215)"),
+    ("100::/64", "a discard-only address (RFC 6666)"),
+    ("100:0:0:1::/64", "a dummy IPv6 prefix address (RFC 9780)"),
+    ("2001::/32", "a Teredo tunnelling address (RFC 4380)"),
+    ("2001:db8::/32", "a documentation address (RFC 3849)"),
+    ("2001::/23", "an IETF protocol assignment address (RFC 2928)"),
+    ("2002::/16", "a 6to4 tunnelling address (RFC 3056, deprecated)"),
+    ("2620:4f:8000::/48", "an AS112 DNS sink address (RFC 7534)"),
+    ("3fff::/20", "a documentation address (RFC 9637)"),
+    ("5f00::/16", "a segment routing (SRv6) SID address (RFC 9602)"),
+    ("fc00::/7", "a private (unique local) IPv6 address"),
+    ("fe80::/10", "a link-local address"),
+    # fec0::/10 was deprecated (RFC 3879) but routers may still route it inside a site.
+    ("fec0::/10", "a site-local IPv6 address"),
+    ("ff00::/8", "a multicast address"),
+)
+
+
+def address_kind(address):
+    """What kind of refused address this is ("a loopback address ..."), or None for a public one.
+
+    IPv6 forms that carry an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d,
+    IPv4-compatible ::a.b.c.d) are judged by the IPv4 address inside them; 6to4 and Teredo tunnels
+    are refused whatever they carry (and say so when what they carry is refused too).
     """
     ip = ipaddress.ip_address(address) if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else address
     if ip.version == 6:
@@ -160,32 +218,27 @@ def blocked_reason(address):
         if embedded is None and int(ip) >> 32 == 0 and int(ip) > 1:   # deprecated IPv4-compatible ::a.b.c.d
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
-            inner = blocked_reason(embedded)
-            return f"{ip} is an IPv6 form of {embedded}, {inner.split(' is ', 1)[1]}" if inner else None
-    if ip.is_unspecified:
-        return f"{ip} is an unspecified address"
-    if ip.is_loopback:
-        return f"{ip} is a loopback address (this server itself)"
-    if ip == _METADATA:
-        return f"{ip} is the link-local cloud metadata address"
-    if ip.is_link_local:
-        return f"{ip} is a link-local address"
-    if ip.version == 4 and ip in _CGNAT:
-        return f"{ip} is a carrier-grade NAT (shared) address"
-    if ip.is_multicast:
-        return f"{ip} is a multicast address"
-    if ip.version == 6 and ip in ipaddress.ip_network("fc00::/7"):
-        return f"{ip} is a private (unique local) IPv6 address"
-    if ip.version == 6 and ip.is_site_local:
-        # fec0::/10 was deprecated (RFC 3879) but routers may still route it inside a site.
-        return f"{ip} is a site-local IPv6 address"
+            inner = address_kind(embedded)
+            if inner:
+                return f"an IPv6 form of {embedded}, {inner}"
+            if not (ip.sixtofour or ip.teredo):
+                return None
+    for table in (CLOUD_METADATA, SPECIAL_PURPOSE):
+        for network, kind in table:
+            if ip.version == network.version and ip in network:
+                return kind
+    # Whatever Python's own copy of the registries knows and the table lacks (e.g. IPv6 ::/8).
     if ip.is_reserved:
-        return f"{ip} is a reserved address"
-    if any(ip in network for network in _RFC1918):
-        return f"{ip} is a private network address"
-    if not ip.is_global:
-        return f"{ip} is not a public internet address"
+        return "a reserved address"
+    if ip.is_private or not ip.is_global:
+        return "not a public internet address"
     return None
+
+
+def blocked_reason(address):
+    """Why an address may not be called ("10.0.0.1 is a private network address ..."), or None."""
+    kind = address_kind(address)
+    return f"{ipaddress.ip_address(address)} is {kind}" if kind else None
 
 
 def _resolve(host, port):
@@ -269,11 +322,11 @@ def check_url(url, policy=None):
         ip = ipaddress.ip_address(address)
         if host_allowed or policy.allows_address(ip):
             continue
-        reason = blocked_reason(ip)
-        if reason:
-            where = "" if address == host else f"{host} resolves to "
+        kind = address_kind(ip)
+        if kind:
+            what = f"{ip} is {kind}" if address == host else f"{host} resolves to {ip}, {kind}"
             raise EgressRefused(
-                f"This URL is not allowed: {where}{reason}. Webhooks must reach a public address "
+                f"This URL is not allowed: {what}. Webhooks must reach a public address "
                 "(an operator can allow internal hosts with EGRESS_ALLOWLIST)." + local_receiver_hint(host),
                 code="blocked_address")
     return CheckedTarget(url=url.strip(), scheme=scheme, host=host, port=port, path=path, address=addresses[0])

@@ -91,7 +91,7 @@ def effective_choice(event_type, in_app=None, email=None, email_mode=None):
         return Choice(True, True, "immediate", locked=True)
     return Choice(
         True if in_app is None else in_app,
-        False if email is None else email,
+        event_type.email_by_default if email is None else email,
         email_mode if email_mode in EMAIL_MODES else "immediate",
     )
 
@@ -244,6 +244,14 @@ def _describe(event_type, org, actor_label, targets, data):
         fields["role"] = str(data["role"])
     if invitation.get("email"):
         fields["invitee"] = invitation["email"]
+    endpoint = data.get("endpoint") if isinstance(data.get("endpoint"), dict) else {}
+    if event_type.name == "webhook.endpoint.disabled" and endpoint.get("url"):
+        # Which endpoint and why, so an admin can act on the notice alone (410, or failing since when).
+        how = "Orgkit disabled it automatically" if data.get("automatic") else f"Disabled by {actor_label}"
+        title = f"Webhook endpoint {endpoint['url']} was disabled in {fields['org']}"
+        body = (f"{data.get('reason') or 'No reason was given.'} {how}: nothing is sent to it until an admin "
+                "enables it again. Messages since then can be recovered from its page.")
+        return title[:255], body
     if event_type.name == "member.removed" and data.get("reason") == "left":
         title = "{user} left {org}".format_map(fields)
     elif event_type.name == "scim.token.revoked" and data.get("reason", "revoked") != "revoked":

@@ -664,7 +664,8 @@ def record(results):
             retries[delivery.id] = delivery.next_attempt_at
         if endpoint.is_active and result.attempted_at - endpoint.failing_since >= disable_after and endpoint.id not in to_disable:
             days = config["WEBHOOK_DISABLE_AFTER_DAYS"]
-            to_disable[endpoint.id] = f"Every delivery attempt failed for {days:g} days."
+            to_disable[endpoint.id] = (f"Every delivery attempt failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC "
+                                       f"({days:g} days).")
     db.session.flush()
     for endpoint_id, reason in to_disable.items():
         endpoint = endpoints[endpoint_id]

@@ -1,6 +1,6 @@
 """Properties of the egress guard (services/egress.py): an address is refused exactly when an oracle
-built from Python's ipaddress properties says it is not a public unicast address, whatever IPv6 form
-carries it; and no URL string makes the guard raise anything but EgressRefused."""
+built from Python's ipaddress properties and the IANA special-purpose registries says it is not a
+public unicast address, whatever IPv6 form carries it; and no URL string makes the guard raise anything but EgressRefused."""
 import ipaddress
 import socket
 from unittest import mock
@@ -27,6 +27,27 @@ SPECIAL_NETWORKS = [ipaddress.ip_network(n) for n in (
 )]
 
 
+# The IANA IPv4 and IPv6 Special-Purpose Address Registries, every row (copied from
+# iana.org/assignments/iana-ipv4-special-registry and iana-ipv6-special-registry), except the two
+# IPv4-in-IPv6 forms judged by the IPv4 address inside (::ffff:0:0/96, 64:ff9b::/96); and the cloud
+# metadata addresses (AWS, Google Cloud, Azure, Alibaba), which the guard refuses too.
+IANA_SPECIAL_PURPOSE = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "0.0.0.0/32", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.0.0/29", "192.0.0.8/32", "192.0.0.9/32", "192.0.0.10/32", "192.0.0.170/32",
+    "192.0.0.171/32", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32",
+    "::1/128", "::/128", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001::/32",
+    "2001:1::1/128", "2001:1::2/128", "2001:1::3/128", "2001:2::/48", "2001:3::/32", "2001:4:112::/48",
+    "2001:10::/28", "2001:20::/28", "2001:30::/28", "2001:db8::/32", "2002::/16", "2620:4f:8000::/48",
+    "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10",
+)]
+CLOUD_METADATA = [ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "169.254.169.253", "169.254.170.2", "168.63.129.16", "100.100.100.200",
+    "fd00:ec2::254", "fd00:ec2::23",
+)]
+SPECIAL_NETWORKS += IANA_SPECIAL_PURPOSE + [ipaddress.ip_network(a) for a in CLOUD_METADATA]
+
+
 def embedded_ipv4(ip):
     """The IPv4 address an IPv6 address carries, when the packets would end up there."""
     if ip.version != 6:
@@ -43,14 +64,16 @@ def embedded_ipv4(ip):
 
 
 def oracle_refuses(ip):
-    """Not a public unicast address, by ipaddress's own tables, for the address or the IPv4 inside it."""
+    """Not a public unicast address, by ipaddress's own tables and the IANA registries, for the
+    address or the IPv4 inside it (6to4 and Teredo tunnels are refused whatever they carry)."""
     not_public = (not ip.is_global or ip.is_private or ip.is_multicast or ip.is_reserved or ip.is_loopback
-                  or ip.is_link_local or ip.is_unspecified or (ip.version == 6 and ip.is_site_local))
+                  or ip.is_link_local or ip.is_unspecified or (ip.version == 6 and ip.is_site_local)
+                  or ip in CLOUD_METADATA or any(ip in n for n in IANA_SPECIAL_PURPOSE if n.version == ip.version))
     inner = embedded_ipv4(ip)
     if inner is not None:
         # The IPv6 wrapper (::ffff:0:0/96 and the like) is itself "not global" in ipaddress's table;
         # what matters is where the packets go: the IPv4 address inside.
-        return oracle_refuses(inner)
+        return oracle_refuses(inner) or bool(ip.sixtofour or ip.teredo)
     return not_public
 
 

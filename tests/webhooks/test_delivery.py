@@ -8,7 +8,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from extensions import db
-from models import AuditEvent, Role, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from models import (AuditEvent, Notification, OutboundEmail, Role, WebhookAttempt, WebhookDelivery, WebhookEndpoint,
+                    WebhookMessage)
 from services import orgs, webhooks
 from services.events import SYSTEM
 from tests.receiver import Reply
@@ -136,8 +137,18 @@ def test_retry_after_is_honoured(app, make, receiver, deliver, clock, monkeypatc
     assert db.session.get(WebhookDelivery, delivery.id).status == "succeeded"
 
 
+def disabled_notices(org, owner, member):
+    """(the owner's in-app notice, the emails to the owner, emails to a plain member) about the disable."""
+    notice = db.session.scalar(select(Notification).where(Notification.type == "webhook.endpoint.disabled",
+                                                          Notification.user_id == owner.id))
+    emails = OutboundEmail.query.filter(OutboundEmail.subject.contains("was disabled"))
+    return notice, emails.filter_by(to_address=owner.email).all(), emails.filter_by(to_address=member.email).all()
+
+
 def test_gone_disables_the_endpoint_and_tells_admins(make, receiver, deliver):
-    org = make.org()
+    owner = make.user()
+    org = make.org(owner=owner)
+    member = make.member(org)
     endpoint = make_endpoint(org, receiver.url())
     receiver.script("/hooks", [Reply(410)])
     fire(org)
@@ -147,6 +158,12 @@ def test_gone_disables_the_endpoint_and_tells_admins(make, receiver, deliver):
     assert db.session.scalar(select(WebhookDelivery)).status == "failed"
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "webhook.endpoint.disabled"))
     assert event.actor_type == "system" and event.data["automatic"] is True
+    # The notice names the endpoint and the reason, in the app and (by default) by email to admins.
+    notice, owner_emails, member_emails = disabled_notices(org, owner, member)
+    assert receiver.url() in notice.title and "410 Gone" in notice.body and "automatically" in notice.body
+    [email] = owner_emails
+    assert receiver.url() in email.subject and "410 Gone" in email.text_body
+    assert member_emails == []
     fire(org)
     deliver()
     assert len(receiver.requests) == 1       # nothing more goes to a disabled endpoint
@@ -178,11 +195,13 @@ def test_timeout_is_a_failed_attempt(app, make, receiver, deliver, monkeypatch):
 
 def test_endpoint_failing_for_days_is_disabled(app, make, receiver, deliver, clock, fast_retries, monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOK_RETRY_SCHEDULE", "0")
-    org = make.org()
+    owner = make.user()
+    org = make.org(owner=owner)
     endpoint = make_endpoint(org, receiver.url())
     receiver.default = Reply(500)
     fire(org)
     deliver()
+    first_failure = db.session.get(WebhookEndpoint, endpoint.id).failing_since
     clock.advance(3 * 86400)
     fire(org)
     deliver()
@@ -191,7 +210,10 @@ def test_endpoint_failing_for_days_is_disabled(app, make, receiver, deliver, clo
     fire(org)
     deliver()
     endpoint = db.session.get(WebhookEndpoint, endpoint.id)
-    assert not endpoint.is_active and "5 days" in endpoint.disabled_reason
+    since = f"failed since {first_failure:%Y-%m-%d %H:%M} UTC (5 days)"
+    assert not endpoint.is_active and since in endpoint.disabled_reason
+    notice, [email], _ = disabled_notices(org, owner, owner)
+    assert receiver.url() in notice.title and since in notice.body and since in email.text_body
     # Re-enabling resets the count: one more failure does not disable it again.
     webhooks.enable_endpoint(org, endpoint, SYSTEM)
     db.session.commit()

@@ -37,8 +37,29 @@ LOCAL_HTTP = EgressPolicy(allow_http=True)
     ("64:ff9b::a9fe:a9fe", "metadata"),            # NAT64 form of 169.254.169.254
     ("2002:7f00:1::", "loopback"),                  # 6to4 form of 127.0.0.1
     ("::127.0.0.1", "loopback"),                    # IPv4-compatible form
-    ("192.0.2.10", "not a public"),                 # TEST-NET-1 documentation range
-    ("198.18.0.1", "not a public"),                 # benchmarking range
+    ("192.0.2.10", "documentation"),                # TEST-NET-1
+    ("198.18.0.1", "benchmarking"),
+    # Every range of the IANA special-purpose registries, including those Python calls global ...
+    ("192.31.196.1", "AS112"),
+    ("192.175.48.53", "AS112"),
+    ("192.52.193.1", "AMT relay"),
+    ("192.0.0.9", "IETF protocol assignment"),
+    ("192.88.99.1", "6to4 relay"),
+    ("2001:3::1", "IETF protocol assignment"),
+    ("2001:4:112::1", "IETF protocol assignment"),
+    ("2620:4f:8000::42", "AS112"),
+    ("2001:db8::1", "documentation"),
+    ("3fff::1", "documentation"),
+    ("5f00::1", "segment routing"),
+    ("100::1", "discard-only"),
+    ("64:ff9b:1::a00:1", "translation"),
+    ("2002:808:808::1", "6to4"),                    # a tunnel, even to a public IPv4 address
+    ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "Teredo"),
+    # ... and the cloud metadata addresses, public ones included.
+    ("168.63.129.16", "Azure"),
+    ("169.254.170.2", "ECS task metadata"),
+    ("100.100.100.200", "Alibaba"),
+    ("fd00:ec2::254", "AWS IPv6 cloud metadata"),
 ])
 def test_refused_addresses(address, words):
     reason = egress.blocked_reason(address)
@@ -46,6 +67,14 @@ def test_refused_addresses(address, words):
     with pytest.raises(EgressRefused) as refused:
         egress.check_url(f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook", STRICT)
     assert words in refused.value.message and refused.value.field == "url"
+
+
+def test_a_refused_name_says_what_it_resolves_to_in_a_readable_sentence(monkeypatch):
+    monkeypatch.setattr(egress, "_resolve", lambda host, port: ["127.0.0.1"])
+    with pytest.raises(EgressRefused) as refused:
+        egress.check_url("https://localhost/hook", STRICT)
+    assert ("This URL is not allowed: localhost resolves to 127.0.0.1, a loopback address (this server itself). "
+            "Webhooks must reach a public address") in refused.value.message
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "1.1.1.1"])
