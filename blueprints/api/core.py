@@ -306,6 +306,11 @@ class Operation:
     status: int = 200
     query: list = field(default_factory=list)   # [(name, schema, description)]
     paginated: bool = False
+    # A field of the answer holding a secret shown once (a webhook signing secret): it is left out of
+    # the Idempotency-Key record (docs/security.md section 7) and read again from where it is kept,
+    # encrypted, when the answer is replayed: reveal(stored body) -> the secret.
+    secret_field: str | None = None
+    reveal: object = None
 
     @property
     def scope(self):
@@ -331,7 +336,7 @@ def operation(method, rule, permission, summary, **options):
             _check_query(op)
             if method == "GET":
                 return json_response(view(**values))
-            replay = _idempotent_replay() if method == "POST" else None
+            replay = _idempotent_replay(op) if method == "POST" else None
             if replay is not None:
                 return replay
             g.api_operation = op
@@ -341,7 +346,7 @@ def operation(method, rule, permission, summary, **options):
                 raise service_error(error) from None
             response = json_response(result, op.status) if result is not None else Response(status=204)
             try:
-                _remember_idempotent(response)
+                _remember_idempotent(response, op)
                 db.session.commit()
             except IntegrityError:
                 db.session.rollback()
@@ -407,7 +412,7 @@ def _request_hash():
     return hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(), request.get_data(cache=True)])).hexdigest()
 
 
-def _idempotent_replay():
+def _idempotent_replay(op):
     """The stored answer to an earlier request with the same Idempotency-Key, if there is one."""
     key = _idempotency_key()
     if key is None:
@@ -425,18 +430,27 @@ def _idempotent_replay():
     if record.request_hash != _request_hash():
         raise ApiError(422, "idempotency_key_reused",
                        "This Idempotency-Key was used for a different request. Use a new key for a new request.")
-    response = Response(record.response_body, status=record.response_status, mimetype="application/json")
+    if op.secret_field and 200 <= record.response_status < 300:
+        body = json.loads(record.response_body)
+        body[op.secret_field] = op.reveal(body)
+        response = json_response(body, record.response_status)
+    else:
+        response = Response(record.response_body, status=record.response_status, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-def _remember_idempotent(response):
+def _remember_idempotent(response, op):
     key = g.get("idempotency_key")
     if key is None:
         return
     credential = g.api_credential
+    stored = response.get_data(as_text=True)
+    if op.secret_field and 200 <= response.status_code < 300:
+        body = json.loads(stored)
+        body.pop(op.secret_field, None)
+        stored = json.dumps(body, separators=(",", ":"), default=str)
     db.session.add(ApiIdempotencyRecord(
         org_id=credential.org.id, api_key_id=credential.key.id, idempotency_key=key,
-        request_hash=_request_hash(), response_status=response.status_code,
-        response_body=response.get_data(as_text=True)))
+        request_hash=_request_hash(), response_status=response.status_code, response_body=stored))
     db.session.flush()

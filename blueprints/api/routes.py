@@ -172,8 +172,14 @@ def webhook_endpoints_list():
     return listing(*keyset_page(query, WebhookEndpoint.created_at, WebhookEndpoint.id, page_request()), endpoint_json)
 
 
+def endpoint_secret(body):
+    """The signing secret of the endpoint an answer describes (replaying a stored answer)."""
+    return webhooks.current_secret(load(WebhookEndpoint, body["id"]))
+
+
 @operation("POST", "/webhook-endpoints", "webhooks.manage", "Register a webhook endpoint",
-           body="WebhookEndpointCreate", response="WebhookEndpointWithSecret", status=201)
+           body="WebhookEndpointCreate", response="WebhookEndpointWithSecret", status=201,
+           secret_field="secret", reveal=endpoint_secret)
 def webhook_endpoints_create():
     """The answer carries the signing secret (whsec_...) to verify deliveries with."""
     body = request_body()
@@ -208,7 +214,8 @@ def webhook_endpoints_delete(endpoint_id):
 
 
 @operation("POST", "/webhook-endpoints/<endpoint_id>/rotate-secret", "webhooks.manage", "Rotate the signing secret",
-           body="SecretRotation", body_optional=True, response="WebhookEndpointWithSecret")
+           body="SecretRotation", body_optional=True, response="WebhookEndpointWithSecret",
+           secret_field="secret", reveal=endpoint_secret)
 def webhook_endpoints_rotate_secret(endpoint_id):
     """By default the old secret keeps signing next to the new one for WEBHOOK_SECRET_OVERLAP_HOURS."""
     endpoint = load(WebhookEndpoint, endpoint_id)

@@ -236,6 +236,28 @@ def test_idempotency_key_replays_the_first_answer(client, api_org):
     assert other.status_code == 422 and error_of(other)["code"] == "idempotency_key_reused"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/webhook-endpoints", "rotate"])
+def test_no_signing_secret_is_kept_with_an_idempotency_answer(client, api_org, path):
+    """docs/security.md section 7: the answer is replayed, but its secret is read again (encrypted at
+    rest) rather than kept in plain text with the stored answer."""
+    from models import ApiIdempotencyRecord
+    key = api_org.key(["write"])
+    headers = {**bearer(key), "Idempotency-Key": "once"}
+    body = {"url": "https://93.184.216.34/hooks"}
+    if path == "rotate":
+        created = client.post("/api/v1/webhook-endpoints", json=body, headers=bearer(key)).get_json()
+        path, body = f"/api/v1/webhook-endpoints/{created['id']}/rotate-secret", {}
+    first = client.post(path, json=body, headers=headers)
+    second = client.post(path, json=body, headers=headers)
+    assert first.status_code in (200, 201) and second.headers["Idempotent-Replayed"] == "true"
+    secret = first.get_json()["secret"]
+    assert secret.startswith("whsec_") and second.get_json() == first.get_json()
+    [record] = db.session.scalars(db.select(ApiIdempotencyRecord)).all()
+    assert secret not in record.response_body and secret[len("whsec_"):] not in record.response_body
+    assert '"secret"' not in record.response_body
+    assert db.session.scalar(db.select(db.func.count(WebhookEndpoint.id))) == 1
+
+
 def test_a_failed_request_records_no_idempotency_answer(client, api_org):
     key = api_org.key(["write"])
     headers = {**bearer(key), "Idempotency-Key": "k"}
