@@ -214,9 +214,9 @@ def _register_error_handlers(app):
         if isinstance(exc, OperationalError):
             # The database is unreachable (restart, failover): a 503 that says so and asks to retry,
             # rendered without touching the database; pool_pre_ping reconnects once it is back.
-            app.logger.error("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+            app.logger.error("database unavailable on %s %s: %s", request.method, logs.logged_path(request), exc.orig)
             return render_unavailable(503, "Orgkit cannot reach its database right now. Try again in a moment.")
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, logs.logged_path(request))
         try:
             return render_error(500)
         except Exception:  # the error page itself failed (it reads the signed-in user from the database)

@@ -21,11 +21,13 @@ preload_app = False
 # gunicorn on the host, so one instance's shutdown can unlink another's. Orgkit does not use it.
 control_socket_disable = True
 errorlog = "-"
+# The app writes the access line itself (LOG_REQUESTS), with request id, org and user, and with the
+# token of a reset, sign-up or invitation link redacted (logs.logged_path); gunicorn's access log
+# would print those tokens, so it is off in either format.
+accesslog = None
 if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
-    # JSON everywhere: the app writes the access line itself (LOG_REQUESTS), with request id, org
-    # and user, so gunicorn's plain access log is off, and gunicorn's own lines are JSON too. The root
-    # logger gets no handler here: the app installs its own (logs.py), and two would print twice.
-    accesslog = None
+    # JSON everywhere: gunicorn's own lines are JSON too. The root logger gets no handler here: the
+    # app installs its own (logs.py), and two would print twice.
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
@@ -38,8 +40,6 @@ if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
     }
-else:
-    accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -237,17 +238,35 @@ def init_app(app):
         # The access line, with the same context as every other line (gunicorn's access log has none).
         if app.config["LOG_REQUESTS"]:
             started = g.get("request_started")
+            path = logged_path(request)
             request_log.info(
-                "%s %s %s", request.method, request.path, response.status_code,
+                "%s %s %s", request.method, path, response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
                     "remote_addr": request.remote_addr,
                 },
             )
         return response
+
+
+# URL parts that are credentials (password reset, sign-up, invitation, invite-link, unsubscribe and
+# setup links): a route names them <token> (or <..._token>), and access lines show this instead.
+REDACTED = "[redacted]"
+_SECRET_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?(?:token|\w+_token)>")
+
+
+def logged_path(request):
+    """The request's path as an access line may show it: every token segment of its route redacted."""
+    rule = request.url_rule
+    if rule is None or not _SECRET_ARGUMENT.search(rule.rule):
+        return request.path
+    rule_parts, path_parts = rule.rule.split("/"), request.path.split("/")
+    if len(rule_parts) != len(path_parts):   # a path converter spans segments: say less, not more
+        return rule.rule
+    return "/".join(REDACTED if _SECRET_ARGUMENT.fullmatch(r) else p for r, p in zip(rule_parts, path_parts))
 
 
 def job_context(job):

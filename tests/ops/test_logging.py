@@ -139,3 +139,29 @@ def test_scim_request_lines_name_the_org_of_the_token(client, make, log_output):
     assert scim.get("/Users").status_code == 200
     [line] = [line for line in output.json_lines() if line["logger"] == "orgkit.request"]
     assert line["org"] == "globex" and line["org_id"] == str(org.id) and line["path"] == "/scim/v2/Users"
+
+
+@pytest.mark.parametrize("path, shown", [
+    ("/reset-password/{token}", "/reset-password/[redacted]"),
+    ("/signup/{token}", "/signup/[redacted]"),
+    ("/invitations/{token}", "/invitations/[redacted]"),
+    ("/invitations/{token}/accept", "/invitations/[redacted]/accept"),
+    ("/join/{token}", "/join/[redacted]"),
+    ("/notifications/unsubscribe/{token}", "/notifications/unsubscribe/[redacted]"),
+])
+def test_access_lines_redact_the_token_of_a_link(client, log_output, path, shown):
+    """A reset, sign-up or invitation link in an access log would let whoever reads the log use it."""
+    output = log_output("json")
+    token = "tok3n-that-must-not-be-logged.AbC_123"
+    client.open(path.format(token=token), method="POST" if path.endswith("/accept") else "GET")
+    [line] = [line for line in output.json_lines() if line["logger"] == "orgkit.request"]
+    assert line["path"] == shown and line["msg"].split()[1] == shown
+    assert token not in output.stream.getvalue()
+
+
+def test_gunicorn_writes_no_access_log_of_its_own(monkeypatch):
+    """Its access line would show the raw path (tokens included): the app's redacted one is the log."""
+    import runpy
+    for log_format in ("text", "json"):
+        monkeypatch.setenv("LOG_FORMAT", log_format)
+        assert runpy.run_path("gunicorn.conf.py")["accesslog"] is None
