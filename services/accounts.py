@@ -13,6 +13,7 @@ from models import User, normalise_email, parse_uuid, utcnow
 from services import ServiceError
 from services.events import Actor, emit, user_target
 from services.mail import queue_email
+from services.names import clean_name
 
 # Argon2id, a memory-hard hash (argon2-cffi's defaults follow RFC 9106's second recommendation).
 password_hasher = PasswordHasher()
@@ -26,6 +27,7 @@ def _hasher():
     return _fast_password_hasher if current_app.config.get("FAST_PASSWORD_HASHING") else password_hasher
 
 MIN_PASSWORD_LENGTH = 8
+MAX_NAME = 120
 MAX_PASSWORD_LENGTH = 128
 
 
@@ -81,14 +83,14 @@ def _burn_a_hash(password):
         pass
 
 
+def clean_user_name(name):
+    return clean_name(name, MAX_NAME, "Enter your name.")
+
+
 def create_user(email, name, password=None):
     """A new account. password None makes an SSO-only account."""
     email = clean_email(email)
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("Enter your name.", field="name")
-    if len(name) > 120:
-        raise ServiceError("Use at most 120 characters.", field="name")
+    name = clean_user_name(name)
     if password is not None:
         check_password_policy(password)
     if User.by_email(email) is not None:
@@ -108,11 +110,7 @@ def sign_up(email, name, password, ip=None, user_agent=None):
 
 def update_profile(user, name, actor):
     """Change what a user may change about themselves: the display name (the email is the login)."""
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("Enter your name.", field="name")
-    if len(name) > 120:
-        raise ServiceError("Use at most 120 characters.", field="name")
+    name = clean_user_name(name)
     if name == user.name:
         return False
     previous = user.name

@@ -22,7 +22,7 @@ from db_scope import lookup_binds
 from extensions import db
 from models import ApiKey, Membership, Organization, Role, User, utcnow
 from permissions import role_can
-from services import ServiceError
+from services import ServiceError, names
 from services.events import emit, target
 
 KEY_PREFIX = "ok_live_"
@@ -103,14 +103,7 @@ def scopes_for_role(role):
 
 
 def clean_name(name):
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("Give the key a name that says what uses it.", field="name")
-    if len(name) > MAX_NAME:
-        raise ServiceError(f"Use at most {MAX_NAME} characters.", field="name")
-    if "\x00" in name:
-        raise ServiceError("The name contains a character that is not allowed.", field="name")
-    return name
+    return names.clean_name(name, MAX_NAME, "Give the key a name that says what uses it.")
 
 
 def create_key(org, name, scopes, actor, created_by=None, creator_role=None, expires_at=None):

@@ -6,6 +6,7 @@ so a local user can still follow an invitation or reset link.
 """
 import logging
 import smtplib
+import unicodedata
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -30,6 +31,9 @@ def queue_email(to, subject, template, headers=None, **context):
         html_body = env.get_template(f"email/{template}.html").render(**context)
     except TemplateNotFound:
         html_body = None
+    # A header is one line: a line break (from a name written before names were checked, or from an
+    # IdP) would make the message unsendable, retried forever. Any control character becomes a space.
+    subject = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in subject)
     email = OutboundEmail(
         to_address=to, subject=subject, text_body=text_body, html_body=html_body,
         headers=headers or {}, status="pending", next_attempt_at=utcnow(),

@@ -9,6 +9,7 @@ from extensions import db
 from models import Membership, Organization, Role
 from services import ServiceError
 from services.events import emit, target, user_target
+from services.names import clean_name
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?$")
 RESERVED_SLUGS = {"new", "settings", "admin", "api", "app", "scim", "sso", "static", "www"}
@@ -28,12 +29,7 @@ def slugify(name):
 
 
 def clean_org_name(name):
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("Enter a name for the workspace.", field="name")
-    if len(name) > 100:
-        raise ServiceError("Use at most 100 characters.", field="name")
-    return name
+    return clean_name(name, 100, "Enter a name for the workspace.")
 
 
 def check_slug(slug, org=None):

@@ -27,14 +27,16 @@ def test_matrix_lists_every_notifiable_catalog_type_with_critical_ones_locked(ma
     row = _row(page.text, "member.role_changed")
     assert f'name="in_app:member.role_changed" aria-label="A member\'s role changed. in the app" checked' in row.replace("&#39;", "'")
     assert 'name="email:member.role_changed" aria-label' in row and "by email\" checked" not in row.replace("&#39;", "'")
+    # ... except where the catalog says email by default: an endpoint disabled reaches admins by email.
+    assert "by email\" checked" in _row(page.text, "webhook.endpoint.disabled")
 
 
 def _form(choices):
-    """The POST body of the matrix: every notifiable type, with defaults unless overridden."""
+    """The POST body of the matrix: every notifiable type, with the catalog's defaults unless overridden."""
     data = {}
     for _, types in notifications.notifiable_types():
         for event_type in types:
-            in_app, email, mode = choices.get(event_type.name, (True, False, "immediate"))
+            in_app, email, mode = choices.get(event_type.name, (True, event_type.email_by_default, "immediate"))
             if in_app:
                 data[f"in_app:{event_type.name}"] = "on"
             if email:
