@@ -69,6 +69,7 @@ SETTINGS = [
     ("RETENTION_INTERVAL_MINUTES", "60", "How often the worker's sweeper runs the retention job."),
     ("SWEEP_INTERVAL_SECONDS", "10", "How often each worker's sweeper re-enqueues due or stuck deliveries and emails (after a Redis outage, a worker crash ...)."),
     # Single sign-on (services/sso)
+    ("SSO_LOGIN_RATE_LIMIT", "30 per minute", "SSO logins started (GET /sso/<org>/login, each writes a one-time state) allowed per client IP; past it, 429 with Retry-After."),
     ("SSO_ACS_RATE_LIMIT", "60 per minute", "SAML responses accepted per client IP at an org's ACS (Flask-Limiter syntax); past it, 429 with Retry-After."),
     ("SSO_MAX_RESPONSE_BYTES", "262144", "Largest decoded SAMLResponse accepted at the ACS (bytes); larger posts are refused with 413 before any XML parsing."),
     ("SSO_DNS_RESOLVER", "", "host:port of the DNS server that checks domain verification TXT records; empty uses the system resolver."),

@@ -326,7 +326,7 @@ def check_url(url, policy=None):
         if kind:
             what = f"{ip} is {kind}" if address == host else f"{host} resolves to {ip}, {kind}"
             raise EgressRefused(
-                f"This URL is not allowed: {what}. Webhooks must reach a public address "
+                f"This URL is not allowed: {what}. Orgkit calls only public addresses "
                 "(an operator can allow internal hosts with EGRESS_ALLOWLIST)." + local_receiver_hint(host),
                 code="blocked_address")
     return CheckedTarget(url=url.strip(), scheme=scheme, host=host, port=port, path=path, address=addresses[0])

@@ -21,7 +21,7 @@ pages use.
 """
 from flask import current_app, redirect, url_for
 
-from blueprints.formtools import apply_service_error
+from blueprints.formtools import apply_service_error, continue_to
 from blueprints.setup_links import bp
 from blueprints.setup_links.forms import AttributesForm, ConfirmForm, GroupMappingForm, RemoveMappingForm
 from blueprints.setup_links.public import link_actor, link_page
@@ -146,7 +146,7 @@ def setup_sso_test(link, org):
     except ServiceError as error:
         return _sso_page(link, org, 422, test_error=error.message)
     db.session.commit()
-    return redirect(url, 303)
+    return continue_to(url, "your identity provider")
 
 
 @bp.route(PREFIX + "/sso/test/<login_attempt_id>")

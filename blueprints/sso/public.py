@@ -18,7 +18,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account
-from blueprints.formtools import apply_service_error
+from blueprints.formtools import apply_service_error, continue_to
 from blueprints.sso import bp
 from blueprints.sso.forms import BreakGlassForm, ConfirmForm, DiscoverForm, LinkPasswordForm
 from blueprints.twofactor.login import continue_login
@@ -47,7 +47,9 @@ def sso_discover():
             .where(Organization.id.in_(org_ids)).order_by(Organization.name)).all() if org_ids else []
         choices = [org for org in choices if sso_config.get_connection(org.id).is_configured]
         if len(choices) == 1:
-            return redirect(url_for("sso.sso_login", org_ref=choices[0].id, next=request.args.get("next")), 303)
+            # The login redirects to the IdP: reached from this POST, it must go on without a redirect.
+            return continue_to(url_for("sso.sso_login", org_ref=choices[0].id, next=request.args.get("next")),
+                               f"{choices[0].name}'s sign-in")
         if not choices:
             form.email.errors.append("No workspace uses single sign-on for that email's domain. Log in with your "
                                      "password, or ask your administrator.")
@@ -56,6 +58,9 @@ def sso_discover():
 
 @bp.route("/sso/<org_ref>/login")
 @public_page
+# Each GET writes the request's one-time state (services/sso/login.py), so anonymous GETs are limited
+# per IP; states expire in 15 minutes and are pruned, so the table cannot grow without bound.
+@limiter.limit(lambda: current_app.config["SSO_LOGIN_RATE_LIMIT"], key_func=client_ip)
 def sso_login(org_ref):
     """Send the browser to the org's IdP with an AuthnRequest."""
     org = sso_login_service.org_for_ref(org_ref)
@@ -222,10 +227,14 @@ def sso_metadata(org_ref):
     if org is None:
         return render_page("sso/refused.html", status=404, reason="No workspace has this SSO address.", org=None,
                            attempt=None)
-    connection = sso_config.ensure_connection(org)
-    xml = saml.sp_metadata_xml(connection)
-    db.session.commit()  # the connection (and SP key pair) made on first use
-    return xml, 200, {"Content-Type": "application/samlmetadata+xml; charset=utf-8"}
+    # Never created here: an anonymous GET must not write (an SP key pair per request for any org id).
+    # An admin opening the SSO settings makes the connection and its key pair.
+    connection = sso_config.get_connection(org.id)
+    if connection is None:
+        return render_page("sso/refused.html", status=404, org=org, attempt=None,
+                           reason="Single sign-on is not set up for this workspace yet. An administrator opens "
+                                  "its SSO settings first; this metadata is served from then on.")
+    return saml.sp_metadata_xml(connection), 200, {"Content-Type": "application/samlmetadata+xml; charset=utf-8"}
 
 
 @bp.route("/sso/break-glass", methods=["GET", "POST"])

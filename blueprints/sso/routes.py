@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from flask import flash, redirect, request, url_for
 
-from blueprints.formtools import apply_service_error
+from blueprints.formtools import apply_service_error, continue_to
 from blueprints.sso import bp
 from blueprints.sso.forms import (CertificateForm, ConfirmForm, DomainForm, GroupMappingForm, ManualIdpForm,
                                   MetadataForm, MetadataUrlForm, MoveForm, OptionsForm, RequireSsoForm)
@@ -99,6 +99,11 @@ def _act(form, action, message, anchor, form_name):
 @requires("sso.manage")
 def sso_settings():
     """Values to give the IdP, the IdP's configuration, roles, domains, Test SSO, Require SSO and the log."""
+    if sso_config.get_connection(current_org.id) is None:
+        # The SP metadata URL shown here must work from now on: its key pair is made here, by an
+        # admin, never by the anonymous metadata GET.
+        sso_config.ensure_connection(current_org)
+        db.session.commit()
     return _page()
 
 
@@ -282,7 +287,7 @@ def sso_test_start():
         flash(error.message, "error")
         return redirect(_settings_url("test"), 303)
     db.session.commit()
-    return redirect(url, 303)
+    return continue_to(url, "your identity provider")
 
 
 @bp.route(PREFIX + "/require")

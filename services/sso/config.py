@@ -244,8 +244,11 @@ def fetch_metadata(url):
     """The metadata at url, fetched through the egress guard (SSRF: private addresses are refused)."""
     from services import egress
     url = _clean_url(url, "metadata_url", "metadata URL")
-    response = egress.request("GET", url, headers={"Accept": "application/samlmetadata+xml, application/xml"},
-                              timeout=10, max_response_bytes=MAX_METADATA_BYTES, error_on_oversize=True)
+    try:
+        response = egress.request("GET", url, headers={"Accept": "application/samlmetadata+xml, application/xml"},
+                                  timeout=10, max_response_bytes=MAX_METADATA_BYTES, error_on_oversize=True)
+    except ServiceError as error:   # refused or failed: shown under the metadata URL field, not lost
+        raise ServiceError(error.message, field="metadata_url", code=error.code) from None
     if response.status != 200:
         raise ServiceError(f"The metadata URL answered HTTP {response.status}, not 200.", field="metadata_url")
     return url, response.body

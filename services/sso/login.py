@@ -379,8 +379,10 @@ def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=No
     refusal is in the SSO log (and emitted as sso.login_failed) whatever was posted."""
     org, connection = org_and_connection(org_ref)
     if org is None:
+        # Not in any SSO log: no org's admins could read it, and an anonymous POST must not add rows.
         refused = Refused("No workspace has this SSO address.", status=404)
-        return AcsOutcome(_log(None, "refused", refused.reason, "sp", ip), refused=refused)
+        current_app.logger.warning("SAML response posted to the ACS of an unknown org %r", str(org_ref)[:64])
+        return AcsOutcome(None, refused=refused)
     initiated_by = "idp"
     state = None
     setup_link_id = setup_link_of(relay_state)

@@ -1,4 +1,7 @@
 """Fixtures for SSO tests: an org whose IdP is the independent pysaml2 TestIdP, with a verified domain."""
+import html
+import re
+
 import pytest
 
 from extensions import db
@@ -85,3 +88,12 @@ def post_to_acs(app, org, saml_response, relay_state="", browser=None):
     if response.status_code == 303 and response.headers["Location"].startswith(f"/sso/{org.id}/finish/"):
         response = browser.get(response.headers["Location"])
     return browser, response
+
+
+def continued_to(response):
+    """Where a page that moves on by itself (formtools.continue_to, after a POST) takes the browser."""
+    assert response.status_code == 200, response.status_code
+    page = response.get_data(as_text=True)
+    link = re.search(r'id="continue_link" href="([^"]+)"', page).group(1)
+    assert f'<meta http-equiv="refresh" content="0; url={link}">' in page
+    return html.unescape(link)

@@ -74,7 +74,7 @@ def test_a_refused_name_says_what_it_resolves_to_in_a_readable_sentence(monkeypa
     with pytest.raises(EgressRefused) as refused:
         egress.check_url("https://localhost/hook", STRICT)
     assert ("This URL is not allowed: localhost resolves to 127.0.0.1, a loopback address (this server itself). "
-            "Webhooks must reach a public address") in refused.value.message
+            "Orgkit calls only public addresses") in refused.value.message
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "1.1.1.1"])
