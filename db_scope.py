@@ -63,6 +63,12 @@ def lookup_binds(org_id_column, dialect_name):
             func.set_config(USER_SETTING, "", True).label("bound_user"))
 
 
+def bind_session(session, org):
+    """bind_org for a session of its own (a streamed response reads through one after the request's
+    session is gone): every transaction it begins is walled to the org."""
+    session.info[_SCOPE_KEY] = {"org_id": str(_id_of(org)), "user_id": ""}
+
+
 def unbind_org():
     """Back to no wall (the transaction already open included)."""
     if db.session.info.pop(_SCOPE_KEY, None) is not None:

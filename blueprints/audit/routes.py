@@ -5,6 +5,7 @@ import io
 from flask import Response, request, url_for
 from sqlalchemy.orm import Session
 
+import db_scope
 from blueprints.audit import bp
 from extensions import db
 from htmx import render_page
@@ -40,8 +41,10 @@ def audit_events_export():
 
     def rows():
         # The body is sent after the request's context is gone, so the generator reads through its
-        # own short-lived session on the engine, not the request's (context-bound) session.
+        # own short-lived session on the engine, not the request's (context-bound) session; walled
+        # to the org like the request was (row-level security, db_scope.py).
         with Session(engine) as session:
+            db_scope.bind_session(session, org_id)
             yield from _csv_chunks(session, org_id, filters)
 
     response = Response(rows(), mimetype="text/csv")

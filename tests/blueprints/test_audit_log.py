@@ -1,6 +1,7 @@
 """The audit log page: filters, keyset pages, HTMX fragment, streamed CSV export, org isolation."""
 import csv
 import io
+import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -136,3 +137,29 @@ def test_other_orgs_events_never_show(client, login, make, org_with_events):
     rows = list(csv.DictReader(io.StringIO(client.get("/app/o/other/audit/export.csv").get_data(as_text=True))))
     assert {row["action"] for row in rows} == {"org.created", "member.added"}
     assert client.get("/app/o/acme/audit").status_code == 404
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="row-level security is PostgreSQL's")
+def test_csv_export_reads_inside_the_org_binding(client, login, make, org_with_events, monkeypatch):
+    """The streamed body reads through a session of its own: walled to the org like the request."""
+    from sqlalchemy import text
+
+    from services import audit
+    org, owner = org_with_events
+    other = make.org(owner=make.user(password=None), name="Other", slug="other")   # its own events
+    seen = {}
+    original = audit.iter_filtered_events
+
+    def watched(session, org_id, filters, **kwargs):
+        seen["bound"] = session.scalar(text("SELECT current_setting('orgkit.org_id', true)"))
+        seen["orgs"] = set(session.scalars(text("SELECT DISTINCT CAST(org_id AS TEXT) FROM audit_events")))
+        return original(session, org_id, filters, **kwargs)
+
+    monkeypatch.setattr(audit, "iter_filtered_events", watched)
+    login(owner)
+    assert client.get("/app/o/acme/audit/export.csv").status_code == 200
+    assert seen["bound"] == str(org.id)
+    if os.environ.get("ORGKIT_TEST_RLS"):
+        # Behind the wall even a query without the org filter sees this org's events only.
+        assert seen["orgs"] == {str(org.id)} and str(other.id) not in seen["orgs"]
