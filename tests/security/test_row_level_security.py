@@ -21,7 +21,7 @@ import db_scope
 from app import create_app
 from config import TestConfig
 from extensions import db, jobs
-from models import AuditEvent, Invitation, Membership, OutboundEmail
+from models import AuditEvent, Invitation, Membership, OutboundEmail, SsoDomain, utcnow
 from services.events import SYSTEM
 from services.scim import settings as scim_settings
 from tenancy import org_blueprint, requires
@@ -100,6 +100,9 @@ def walled(app):
             factories.member(org_b, user_=ada)  # Ada belongs to both: the switcher lists both
             factories.member(org_a)
             scim_settings.set_enabled(org_a, True, SYSTEM)
+            # A verified domain: SCIM creates managed accounts on it (docs/security.md section 6.1).
+            db.session.add(SsoDomain(org_id=org_a.id, domain="a.example.com", verification_token="t" * 32,
+                                     verified_at=utcnow(), verified_by="operator"))
             _, scim_token = scim_settings.create_token(org_a, SYSTEM)
             db.session.commit()
             return SimpleNamespace(ada_id=ada.id, ada_login=factories.login_id(ada), a=org_a.id, b=org_b.id, scim_token=scim_token)
@@ -302,8 +305,8 @@ def test_scim_for_org_a_works_and_sees_only_org_a(walled, walled_ctx):
 
 
 def test_scim_deactivation_records_its_user_level_event_under_the_wall(walled, walled_ctx):
-    """Deactivating ends the person's sessions: a user-level audit event (no org) written from SCIM,
-    which is bound to org A. Rows with no org may be written from an org context, not read."""
+    """Deactivating an account org A manages (created by its SCIM on its verified domain) ends the
+    person's sessions: a user-level audit event (no org) written from SCIM, which is bound to org A. Rows with no org may be written from an org context, not read."""
     client = walled.app.test_client()
     headers = {"Authorization": f"Bearer {walled.scim_token}", "Content-Type": "application/scim+json"}
     created = client.post("/scim/v2/Users", headers=headers, json={
