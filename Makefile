@@ -4,7 +4,10 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# One Redis database per suite run: `make test` runs the three at once, and each test empties its own.
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/1
+REDIS_SQLITE_TEST_URL ?= redis://127.0.0.1:6379/2
+REDIS_WALLED_TEST_URL ?= redis://127.0.0.1:6379/3
 PYTEST_ARGS ?=
 
 PG_RLS_TEST_URL ?= postgresql://orgkit_rls_test@127.0.0.1:5432/test_rls_suite
@@ -15,7 +18,7 @@ RLS_SUITE_SKIPS ?= --ignore=tests/security --ignore=tests/test_migrations.py
 # the JSON API, SSO) and the jobs they start.
 RLS_WALLED_TESTS ?= tests/blueprints tests/scim tests/api tests/sso tests/webhooks/test_routes.py
 
-.PHONY: run port-free serve screenshots test test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
+.PHONY: run port-free serve screenshots test test-postgres-tagged test-sqlite-tagged test-postgres-walled-tagged test-postgres test-postgres-rls test-postgres-walled test-sqlite rls-database install install-dev migrate clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,10 +57,17 @@ run: port-free migrate
 port-free: install
 	@$(PY) -c "import sys, cli; sys.exit(cli.port_busy_message('127.0.0.1', $(PORT)))"
 
-## test: the whole suite on PostgreSQL, then on SQLite, then its org-facing part on PostgreSQL once
-## more as a role row-level security applies to, as production's app role. pytest exiting 5 (no
-## tests) fails the run.
-test: test-postgres test-sqlite test-postgres-walled
+## test: the whole suite on PostgreSQL and on SQLite, and its org-facing part on PostgreSQL once more
+## as a role row-level security applies to, as production's app role. The three run at once (much of a
+## run waits on browsers, workers and sockets), each on its own databases and Redis database, with
+## every line prefixed by its run; any failing run, or pytest exiting 5 (no tests), fails `make test`.
+SHELL := /bin/bash
+test: install-dev rls-database
+	@$(MAKE) --no-print-directory -j3 test-postgres-tagged test-sqlite-tagged test-postgres-walled-tagged
+
+test-postgres-tagged test-sqlite-tagged test-postgres-walled-tagged:
+	@set -o pipefail; $(MAKE) --no-print-directory $(@:-tagged=) PYTEST_ARGS="$(PYTEST_ARGS)" 2>&1 \
+		| sed -u 's/^/[$(@:test-%-tagged=%)] /'
 
 test-postgres: install-dev
 	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
@@ -69,7 +79,7 @@ test-postgres-rls: install-dev rls-database
 
 ## test-postgres-walled: the same, for RLS_WALLED_TESTS only (part of `make test`).
 test-postgres-walled: install-dev rls-database
-	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(RLS_WALLED_TESTS) $(PYTEST_ARGS)
+	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_WALLED_TEST_URL) $(PY) -m pytest $(RLS_WALLED_TESTS) $(PYTEST_ARGS)
 
 ## rls-database: the login role (no SUPERUSER, no BYPASSRLS) and the database those runs use,
 ## made once by PostgreSQL's superuser.
@@ -80,7 +90,7 @@ rls-database:
 		|| createdb $(PG_ADMIN) -O orgkit_rls_test test_rls_suite
 
 test-sqlite: install-dev
-	DATABASE_URL= REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL= REDIS_URL=$(REDIS_SQLITE_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 ## screenshots: refresh docs/screenshots/ on purpose. It runs the browser tests, which save through
 ## tests/screenshots.py; in any other run those land in the ignored tests/.artifacts/screenshots/.
