@@ -40,8 +40,19 @@ def sweep_webhooks():
 
 
 def sweep_scim_request_logs():
-    from services.scim.settings import prune_request_logs
-    return prune_request_logs()
+    """Move the SCIM request log entries waiting in Redis into the table, a batch per commit, then prune
+    each org's log to its newest rows."""
+    from services.scim import settings
+    moved = 0
+    for org_id in settings.orgs_with_buffered_requests():
+        while entries := settings.buffered_requests(org_id, 0, settings.REQUEST_LOG_BATCH - 1):
+            settings.store_request_log(org_id, entries)
+            db.session.commit()
+            settings.drop_buffered_requests(org_id, len(entries))
+            moved += len(entries)
+        settings.drop_buffered_requests(org_id, 0)
+    settings.prune_request_logs()
+    return moved
 
 
 def sweep_retention():

@@ -71,7 +71,7 @@ def authenticate():
     g.scim_token, g.scim_org = token, org
     # Plain values for the request log, which is written after the request's own commit has expired
     # the rows (reading them there would reload both).
-    g.scim_log_key = (org.id, token.id, token.prefix, token.last_used_at)
+    g.scim_log_key = (org.id, token.id, token.prefix)
     # The token named the org: from here on PostgreSQL shows no other org's rows (bound by the lookup
     # itself in this transaction).
     bind_org(org, set_by_lookup=True)
@@ -121,16 +121,16 @@ def conflict_error(error):
 
 @bp.after_request
 def record_request(response):
-    """The request log an IT admin reads on the settings page: method, path, status, what changed."""
+    """The request log an IT admin reads on the settings page: method, path, status, what changed.
+    Buffered in Redis (services/scim/settings.py), so a read commits nothing."""
     if g.get("scim_log_key") is None:
         return response
-    org_id, token_id, token_prefix, last_used_at = g.scim_log_key
+    org_id, token_id, token_prefix = g.scim_log_key
     try:
         path = request.full_path.rstrip("?")[:500]
         summary = g.get("scim_summary") or ""
-        settings.record_request(org_id, token_prefix, request.method, path, response.status_code, summary)
-        settings.touch_token(token_id, last_used_at)
-        db.session.commit()
+        if not settings.record_request(org_id, token_id, token_prefix, request.method, path, response.status_code, summary):
+            db.session.commit()
     except Exception:
         db.session.rollback()
         current_app.logger.exception("could not record the SCIM request log")

@@ -1,14 +1,19 @@
 """The org admin's side of SCIM: turning it on, bearer tokens (shown once, stored as SHA-256, two live
 at once so rotation has an overlap), group-to-role mapping, the request log."""
-from datetime import timedelta
+from datetime import datetime, timedelta
 import hashlib
 import hmac
+import json
+import logging
 import secrets
+import uuid
 
-from sqlalchemy import and_, delete, func, select, update
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from db_scope import lookup_binds
-from extensions import db
+from extensions import db, jobs
 from models import Membership, Organization, Role, ScimConfig, ScimGroup, ScimRequestLog, ScimToken, User, utcnow
 from permissions import role_can
 from services import ServiceError
@@ -19,6 +24,8 @@ from services.scim.provisioning import MAPPABLE_ROLES, all_member_ids, ensure_co
 TOKEN_PREFIX = "okscim_"
 MAX_LIVE_TOKENS = 2
 REQUEST_LOG_KEEP = 500
+
+log = logging.getLogger("orgkit.scim")
 
 
 def hash_token(token):
@@ -138,16 +145,9 @@ def authenticate(raw_token):
     return token, org, config
 
 
-# "Last used" is shown to the minute; writing it on every call would add a write per request.
+# "Last used" is shown to the minute; writing it on every call would add a write per request. It is
+# written with the request log (store_request_log), off the request path.
 LAST_USED_PRECISION = timedelta(minutes=1)
-
-
-def touch_token(token_id, last_used_at):
-    """Record that the token was used now, at most once per LAST_USED_PRECISION. last_used_at is what
-    the request's authentication read, so a request that already committed need not load it again."""
-    now = utcnow()
-    if last_used_at is None or now - last_used_at >= LAST_USED_PRECISION:
-        db.session.execute(update(ScimToken).where(ScimToken.id == token_id).values(last_used_at=now))
 
 
 def set_default_role(org, role, actor):
@@ -200,15 +200,97 @@ def groups_with_counts(org_id):
     ).all()
 
 
-def record_request(org_id, token_prefix, method, path, status, summary):
-    db.session.add(ScimRequestLog(org_id=org_id, token_prefix=token_prefix, method=method, path=path[:500],
-                                  status=status, summary=(summary or "")[:500]))
+# The request log is written off the request path (issue 17): a request appends its entry to its org's
+# Redis list in one round trip, and the sweeper (jobs/sweeper.py, every SWEEP_INTERVAL_SECONDS) moves
+# the lists into scim_request_logs in batches. A crash may delay an entry but not lose it: entries
+# leave Redis only after the commit that stored them, and an entry stored twice (a crash between that
+# commit and the trim) is stored once, by its id. Pages read the table and the waiting entries together.
+# Without Redis, or when Redis refuses the write, the entry goes to the database as before.
+REQUEST_LOG_BATCH = 1000
+_PENDING_ORGS = "scim-log:pending"
+
+
+def _log_key(org_id):
+    return jobs.key(f"scim-log:{org_id}")
+
+
+def record_request(org_id, token_id, token_prefix, method, path, status, summary):
+    """Log one SCIM request. Returns True when it went to the Redis buffer; otherwise it was added to
+    the session, for the caller to commit."""
+    entry = {"id": str(uuid.uuid4()), "at": utcnow().isoformat(), "token_id": str(token_id) if token_id else None,
+             "token_prefix": token_prefix, "method": method, "path": path[:500], "status": status,
+             "summary": (summary or "")[:500]}
+    if jobs.redis is not None and current_app.config.get("USE_REDIS_QUEUE"):
+        try:
+            pipe = jobs.redis.pipeline(transaction=False)
+            pipe.rpush(_log_key(org_id), json.dumps(entry))
+            pipe.sadd(jobs.key(_PENDING_ORGS), str(org_id))
+            pipe.execute()
+            return True
+        except RedisError:
+            log.warning("Redis refused the SCIM request log entry; writing it to the database", exc_info=True)
+    store_request_log(org_id, [entry])
+    return False
+
+
+def _log_row(org_id, entry):
+    return ScimRequestLog(id=uuid.UUID(entry["id"]), org_id=org_id, created_at=datetime.fromisoformat(entry["at"]),
+                          token_prefix=entry["token_prefix"], method=entry["method"], path=entry["path"],
+                          status=entry["status"], summary=entry["summary"])
+
+
+def store_request_log(org_id, entries):
+    """Add buffered entries to the session (those not stored already), and move each token's last-used
+    time forward to its newest entry, at most once per LAST_USED_PRECISION."""
+    ids = [uuid.UUID(e["id"]) for e in entries]
+    stored = set(db.session.scalars(select(ScimRequestLog.id).where(ScimRequestLog.id.in_(ids))))
+    db.session.add_all(_log_row(org_id, e) for e in entries if uuid.UUID(e["id"]) not in stored)
+    newest = {}
+    for entry in entries:
+        if entry["token_id"]:
+            newest[entry["token_id"]] = max(newest.get(entry["token_id"], ""), entry["at"])
+    for token_id, at in newest.items():
+        at = datetime.fromisoformat(at)
+        db.session.execute(update(ScimToken).where(
+            ScimToken.id == uuid.UUID(token_id),
+            or_(ScimToken.last_used_at.is_(None), ScimToken.last_used_at <= at - LAST_USED_PRECISION),
+        ).values(last_used_at=at))
+    db.session.flush()
+
+
+def orgs_with_buffered_requests():
+    return [uuid.UUID(raw.decode()) for raw in jobs.redis.smembers(jobs.key(_PENDING_ORGS))]
+
+
+def buffered_requests(org_id, start=0, stop=-1):
+    """The entries waiting in Redis, oldest first; start and stop index the list as LRANGE does."""
+    if jobs.redis is None or not current_app.config.get("USE_REDIS_QUEUE"):
+        return []
+    try:
+        return [json.loads(raw) for raw in jobs.redis.lrange(_log_key(org_id), start, stop)]
+    except RedisError:
+        return []
+
+
+def drop_buffered_requests(org_id, count):
+    """After the commit that stored the oldest `count` entries: take them off the list, and the org off
+    the pending set once its list is empty (a later request puts it back)."""
+    jobs.redis.ltrim(_log_key(org_id), count, -1)
+    if jobs.redis.llen(_log_key(org_id)) == 0:
+        jobs.redis.srem(jobs.key(_PENDING_ORGS), str(org_id))
+        if jobs.redis.llen(_log_key(org_id)):   # an entry arrived between the two: keep the org pending
+            jobs.redis.sadd(jobs.key(_PENDING_ORGS), str(org_id))
 
 
 def recent_requests(org_id, limit=50):
-    return db.session.scalars(
+    """The newest `limit` requests, newest first: stored rows and entries still waiting in Redis."""
+    rows = db.session.scalars(
         ScimRequestLog.for_org(org_id).order_by(ScimRequestLog.created_at.desc(), ScimRequestLog.id).limit(limit)
     ).all()
+    seen = {row.id for row in rows}
+    waiting = [_log_row(org_id, e) for e in buffered_requests(org_id, -limit, -1)]
+    rows += [row for row in waiting if row.id not in seen]
+    return sorted(rows, key=lambda row: row.created_at, reverse=True)[:limit]
 
 
 def prune_request_logs(keep=REQUEST_LOG_KEEP):

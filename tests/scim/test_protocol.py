@@ -290,6 +290,7 @@ def test_tokens_missing_revoked_or_scim_off(scim, client):
 
 
 def test_two_live_tokens_overlap_and_a_third_is_refused(scim):
+    from jobs.sweeper import sweep_scim_request_logs
     from services import ServiceError
     _, second = settings.create_token(scim.org, SYSTEM)
     db.session.commit()
@@ -297,11 +298,14 @@ def test_two_live_tokens_overlap_and_a_third_is_refused(scim):
     with pytest.raises(ServiceError):
         settings.create_token(scim.org, SYSTEM)
     db.session.rollback()
+    sweep_scim_request_logs()
     assert settings.live_tokens(scim.org.id)[0].last_used_at is not None
 
 
 def test_last_used_is_written_at_most_once_a_minute(scim):
     from datetime import timedelta
+
+    from jobs.sweeper import sweep_scim_request_logs
 
     from models import ScimToken, utcnow
     token_row = settings.live_tokens(scim.org.id)[0]
@@ -310,6 +314,7 @@ def test_last_used_is_written_at_most_once_a_minute(scim):
         token_row.last_used_at = stored
         db.session.commit()
         assert scim.get("/Users").status_code == 200
+        sweep_scim_request_logs()
         seen = db.session.get(ScimToken, token_row.id).last_used_at
         assert (seen != stored) is expect_rewritten and seen > long_ago
 
@@ -363,13 +368,52 @@ def test_rate_limit_per_token_with_retry_after(scim, other_scim, app, monkeypatc
     assert other_scim.get("/ServiceProviderConfig").status_code == 200
 
 
+def _stored_log(org_id):
+    return db.session.scalars(select(ScimRequestLog).where(ScimRequestLog.org_id == org_id)
+                              .order_by(ScimRequestLog.created_at)).all()
+
+
 def test_request_log_records_every_call_without_secrets(scim):
+    from jobs.sweeper import sweep_scim_request_logs
     user = scim.create_user("logged@example.com")
     scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "Boss"}])
     scim.post("/Users", {"userName": "logged@example.com", "emails": [{"value": "logged@example.com"}]})
-    rows = db.session.scalars(select(ScimRequestLog).where(ScimRequestLog.org_id == scim.org.id)
-                              .order_by(ScimRequestLog.created_at)).all()
+    # The entries wait in Redis (no request committed a log row), and the settings page already shows them.
+    assert _stored_log(scim.org.id) == []
+    shown = settings.recent_requests(scim.org.id)
+    assert [(r.method, r.status) for r in shown] == [("POST", 409), ("PATCH", 200), ("POST", 201)]
+    assert sweep_scim_request_logs() == 3
+    rows = _stored_log(scim.org.id)
     assert [(r.method, r.status) for r in rows] == [("POST", 201), ("PATCH", 200), ("POST", 409)]
     assert rows[0].summary == "created user logged@example.com (account created)"
     assert "title" in rows[1].summary and "already exists" in rows[2].summary
     assert all(scim.token not in (r.summary + r.path) for r in rows)
+    assert [r.id for r in settings.recent_requests(scim.org.id)] == [r.id for r in reversed(rows)]
+
+
+def test_a_crash_after_storing_the_log_stores_each_entry_once(scim):
+    """The sweeper committed a batch and died before trimming it from Redis: the next sweep finds the
+    same entries and stores none of them twice."""
+    from jobs.sweeper import sweep_scim_request_logs
+    scim.get("/Users")
+    scim.get("/Groups")
+    entries = settings.buffered_requests(scim.org.id)
+    settings.store_request_log(scim.org.id, entries)
+    db.session.commit()
+    assert len(_stored_log(scim.org.id)) == 2
+    assert sweep_scim_request_logs() == 2          # found again in Redis...
+    assert len(_stored_log(scim.org.id)) == 2      # ...and not stored twice
+    assert settings.buffered_requests(scim.org.id) == [] and settings.orgs_with_buffered_requests() == []
+
+
+def test_the_request_log_goes_to_the_database_when_redis_refuses_it(scim, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from extensions import jobs
+
+    def refused(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+    monkeypatch.setattr(type(jobs.redis.pipeline()), "execute", refused)
+    assert scim.get("/Users").status_code == 200
+    assert [(r.method, r.status) for r in _stored_log(scim.org.id)] == [("GET", 200)]
+
+
