@@ -2,21 +2,18 @@
 body validation, scope checks, cursor pagination and Idempotency-Key replay."""
 import hashlib
 import json
-import math
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache, wraps
 
 from flask import Response, current_app, g, request
 from jsonschema import Draft202012Validator
-from limits import parse as parse_limit
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from blueprints.api import bp, schemas
-from extensions import db, jobs
+from blueprints.rate_counter import RateCounter
+from extensions import db
 from models import ApiIdempotencyRecord, utcnow
 from permissions import role_can
 from request_context import client_ip
@@ -92,7 +89,8 @@ def authenticate():
     raw = _bearer_key()
     # The rate-limit count is sent to Redis before the key lookup and read after it, so the two
     # round trips overlap (bench/api.py). Keys that fail the format check never reach Redis.
-    counter = RateCounter.start(raw) if api_keys.is_well_formed(raw) else None
+    counter = (RateCounter.start(f"api:rate:{api_keys.hash_key(raw)[:32]}", current_app.config["API_RATE_LIMIT"])
+               if api_keys.is_well_formed(raw) else None)
     try:
         credential = api_keys.authenticate(raw)
     except api_keys.KeyRefused as refused:
@@ -106,86 +104,19 @@ def authenticate():
     # The key named the org: from here on PostgreSQL shows no other org's rows (the lookup itself
     # bound it in this transaction where it could).
     bind_org(credential.org, set_by_lookup=True)
-    counter.enforce()
+    enforce_rate_limit(counter)
     if api_keys.record_use(credential.key, client_ip()):
         db.session.commit()
     return None
 
 
-@lru_cache(maxsize=16)
-def _parsed_limit(text):
-    item = parse_limit(text)
-    return item.amount, item.get_expiry()
-
-
-class _LocalCounter:
-    """Counts in this process while Redis is unreachable, so the API stays up (and limited)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.counts = {}
-
-    def incr(self, bucket):
-        with self.lock:
-            if len(self.counts) > 10000:
-                self.counts.clear()
-            self.counts[bucket] = self.counts.get(bucket, 0) + 1
-            return self.counts[bucket]
-
-
-_local_counter = _LocalCounter()
-
-
-class RateCounter:
-    """API_RATE_LIMIT per key: a fixed window counted in Redis (INCR and EXPIRE in one round trip),
-    shared by every process. The bucket is named by the key's digest, known before the lookup."""
-
-    def __init__(self, bucket, amount, window, window_start):
-        self.bucket, self.amount, self.window, self.window_start = bucket, amount, window, window_start
-        self.connection = None
-        self.count = None
-
-    @classmethod
-    def start(cls, raw_key):
-        amount, window = _parsed_limit(current_app.config["API_RATE_LIMIT"])
-        window_start = int(time.time() // window) * window
-        counter = cls(jobs.key(f"api:rate:{api_keys.hash_key(raw_key)[:32]}:{window_start}"), amount, window, window_start)
-        pool = jobs.redis.connection_pool
-        try:
-            counter.connection = pool.get_connection()
-            counter.connection.send_packed_command(counter.connection.pack_commands(
-                [("INCR", counter.bucket), ("EXPIRE", counter.bucket, window + 1)]))
-        except Exception:  # Redis down: count locally rather than refuse or allow everything
-            counter._drop_connection()
-        return counter
-
-    def finish(self):
-        if self.count is not None:
-            return
-        if self.connection is not None:
-            try:
-                self.count = int(self.connection.read_response())
-                self.connection.read_response()
-                jobs.redis.connection_pool.release(self.connection)
-                self.connection = None
-            except Exception:
-                self._drop_connection()
-        if self.count is None:
-            self.count = _local_counter.incr(self.bucket)
-
-    def _drop_connection(self):
-        if self.connection is not None:
-            self.connection.disconnect()
-            jobs.redis.connection_pool.release(self.connection)
-        self.connection = None
-
-    def enforce(self):
-        reset = max(1, math.ceil(self.window_start + self.window - time.time()))
-        g.rate_limit = (self.amount, max(0, self.amount - self.count), reset)
-        if self.count > self.amount:
-            raise ApiError(429, "rate_limited",
-                           f"This key sent more than {self.amount} requests in {self.window} seconds. Retry after {reset} seconds.",
-                           {"limit": self.amount, "window_seconds": self.window}, headers={"Retry-After": str(reset)})
+def enforce_rate_limit(counter):
+    reset = counter.reset_seconds()
+    g.rate_limit = (counter.amount, counter.remaining, reset)
+    if counter.exceeded:
+        raise ApiError(429, "rate_limited",
+                       f"This key sent more than {counter.amount} requests in {counter.window} seconds. Retry after {reset} seconds.",
+                       {"limit": counter.amount, "window_seconds": counter.window}, headers={"Retry-After": str(reset)})
 
 
 @bp.after_request

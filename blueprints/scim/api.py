@@ -2,14 +2,14 @@
 URL or body. Routes load (org-scoped: another org's id is 404), act through services.scim, and
 commit once; every request is written to the org's SCIM request log afterwards."""
 import json
-import math
 import time
 
 from flask import Blueprint, current_app, g, request, url_for
 from sqlalchemy.exc import IntegrityError
 from flask import Response
 
-from extensions import db, limiter
+from blueprints.rate_counter import RateCounter
+from extensions import db
 from models import ScimGroup, ScimUser
 from request_context import client_ip
 from services.events import Actor
@@ -53,10 +53,12 @@ def _bearer_token():
     return value.strip() if scheme.lower() == "bearer" else None
 
 
-def rate_limit_key():
-    """One bucket per token (its digest), so one IdP cannot slow another org's provisioning."""
+def rate_counter():
+    """SCIM_RATE_LIMIT per token (its digest), so one IdP cannot slow another org's provisioning; requests
+    without a token count against their client address."""
     token = _bearer_token()
-    return f"scim:{settings.hash_token(token)[:32]}" if token else f"scim-anon:{client_ip()}"
+    name = f"scim:rate:{settings.hash_token(token)[:32]}" if token else f"scim:rate-anon:{client_ip()}"
+    return RateCounter.start(name, current_app.config["SCIM_RATE_LIMIT"])
 
 
 # --- Authentication, logging, errors ---------------------------------------------------------------
@@ -64,7 +66,15 @@ def rate_limit_key():
 @bp.before_request
 def authenticate():
     g.scim_started = time.monotonic()
-    found = settings.authenticate(_bearer_token())
+    counter = rate_counter()   # sent now, read after the token lookup: the two round trips overlap
+    try:
+        found = settings.authenticate(_bearer_token())
+    finally:
+        counter.finish()
+    g.scim_rate = counter
+    if counter.exceeded:
+        raise ScimError(429, f"Too many requests: more than {counter.amount} in {counter.window} seconds. "
+                        f"Retry after {counter.reset_seconds()} seconds.", headers={"Retry-After": str(counter.reset_seconds())})
     if found is None:
         raise ScimError(401, "A valid SCIM bearer token is required (Authorization: Bearer okscim_...).")
     token, org, config = found
@@ -123,6 +133,11 @@ def conflict_error(error):
 def record_request(response):
     """The request log an IT admin reads on the settings page: method, path, status, what changed.
     Buffered in Redis (services/scim/settings.py), so a read commits nothing."""
+    counter = g.get("scim_rate")
+    if counter is not None:
+        response.headers["X-RateLimit-Limit"] = str(counter.amount)
+        response.headers["X-RateLimit-Remaining"] = str(counter.remaining)
+        response.headers["X-RateLimit-Reset"] = str(counter.reset_seconds())
     if g.get("scim_log_key") is None:
         return response
     org_id, token_id, token_prefix = g.scim_log_key
@@ -138,32 +153,15 @@ def record_request(response):
 
 
 def render_scim_error(status, description):
-    """App-level errors under /scim/ (404 for unknown paths, 405, 429, 500) as SCIM errors."""
+    """App-level errors under /scim/ (404 for unknown paths, 405, 413, 500) as SCIM errors."""
     details = {
         404: "Not found.",
         405: "Method not allowed on this endpoint.",
-        429: "Too many requests: wait for the time in Retry-After, then retry.",
         500: "Something went wrong on our side. Retry later.",
     }
     error = ScimError(status, description if status in (400, 413) and description else details.get(status, description or "Error"))
     g.scim_summary = error.detail
-    response = error_response(error)
-    if status == 429:
-        response.headers["Retry-After"] = retry_after_header()
-    return response
-
-
-def retry_after_header():
-    """Retry-After for a refused request: the seconds until the token's window frees a slot, rounded up
-    (RFC 9110 section 10.2.3), so a client that waits exactly that long is let in.
-
-    Flask-Limiter rewrites this header after the response is built: it keeps the later of its own
-    reset and now + ours, then truncates the difference to whole seconds (flask_limiter _extension.py,
-    __inject_headers), which takes one second off a value given whole. Hence the + 1 below: the client
-    receives the rounded-up wait, not the app-wide 60 s default that gave 59 under a per-second limit."""
-    limit = limiter.current_limit
-    wait = math.ceil(limit.window[0] - time.time()) if limit is not None else 1
-    return str(max(wait, 1) + 1)
+    return error_response(error)
 
 
 def actor():
@@ -531,11 +529,3 @@ def groups_delete(group_id):
     g.scim_summary = provisioning.delete_group(g.scim_org, group, actor())
     db.session.commit()
     return Response(status=204)
-
-
-def rate_limit_value():
-    return current_app.config["SCIM_RATE_LIMIT"]
-
-
-# Per token; Flask-Limiter answers 429 with Retry-After past the limit (rendered as a SCIM error).
-limiter.limit(rate_limit_value, key_func=rate_limit_key)(bp)
