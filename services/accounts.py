@@ -87,15 +87,17 @@ def clean_user_name(name):
     return clean_name(name, MAX_NAME, "Enter your name.")
 
 
-def create_user(email, name, password=None):
-    """A new account. password None makes an SSO-only account."""
+def create_user(email, name, password=None, managed_by_org_id=None):
+    """A new account. password None makes an SSO-only account; managed_by_org_id names the org whose
+    SSO or SCIM made it (docs/security.md, Identity and trust)."""
     email = clean_email(email)
     name = clean_user_name(name)
     if password is not None:
         check_password_policy(password)
     if User.by_email(email) is not None:
         raise ServiceError("An account with that email already exists.", field="email", code="conflict")
-    user = User(email=email, name=name, password_hash=hash_password(password) if password else None)
+    user = User(email=email, name=name, password_hash=hash_password(password) if password else None,
+                managed_by_org_id=managed_by_org_id)
     db.session.add(user)
     db.session.flush()
     return user

@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, select, union_all, update
 
 from extensions import db
 from models import Invitation, Membership, Notification, NotificationDigestItem, NotificationPreference, Role, User, parse_uuid, utcnow
@@ -323,15 +323,14 @@ def resolve_recipients(event_type, org, actor, targets, data):
         else:
             raise KeyError(f"unknown recipient group {group!r} in catalog entry {event_type.name}")
     user_ids.discard(None)
-    rows = []
+    queries = []
     if roles and org is not None:
-        rows += db.session.execute(
-            _recipient_query(event_type).join(Membership, Membership.user_id == User.id)
-            .where(Membership.org_id == org.id, Membership.role.in_(roles), Membership.deactivated_at.is_(None))
-        ).all()
-    found = {row[0] for row in rows}
-    if user_ids - found:
-        rows += db.session.execute(_recipient_query(event_type).where(User.id.in_(user_ids - found))).all()
+        queries.append(_recipient_query(event_type).join(Membership, Membership.user_id == User.id)
+                       .where(Membership.org_id == org.id, Membership.role.in_(roles), Membership.deactivated_at.is_(None)))
+    if user_ids:
+        queries.append(_recipient_query(event_type).where(User.id.in_(user_ids)))
+    # One round trip for both groups (a person in both comes twice, with the same row).
+    rows = db.session.execute(union_all(*queries) if len(queries) > 1 else queries[0]).all() if queries else []
     recipients = {}
     for user_id, email, in_app, wants_email, email_mode in rows:
         choice = effective_choice(event_type, in_app, wants_email, email_mode)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from flask import Response
 
 from blueprints.rate_counter import RateCounter
-from extensions import db
+from extensions import db, limiter
 from models import ScimGroup, ScimUser
 from request_context import client_ip
 from services.events import Actor
@@ -256,11 +256,12 @@ def resource_response(resource, status=200, projection=None, location=False):
     return scim_response(body, status, headers)
 
 
-def written_resource(scim_user):
+def written_resource(scim_user, groups=None):
     """The User resource of a change, built before the commit: the rows are in memory now, and after
-    the commit reading them again would cost three SELECTs (the user, its values, its groups)."""
+    the commit reading them again would cost three SELECTs (the user, its values, its groups). A user
+    just created is in no group yet (groups=[])."""
     db.session.flush()
-    return user_resource(scim_user, base_url())
+    return user_resource(scim_user, base_url(), groups)
 
 
 def not_modified(row):
@@ -374,7 +375,7 @@ def _search_body():
 def users_create():
     """Provision a person: a member of the org (201)."""
     scim_user, summary = provisioning.create_user(g.scim_org, read_json(), actor(), base_url())
-    resource = written_resource(scim_user)
+    resource = written_resource(scim_user, groups=[])
     db.session.commit()
     g.scim_summary = summary
     return resource_response(resource, 201, Projection(USER, *list_parameters()[3:]), location=True)
@@ -529,3 +530,7 @@ def groups_delete(group_id):
     g.scim_summary = provisioning.delete_group(g.scim_org, group, actor())
     db.session.commit()
     return Response(status=204)
+
+
+# SCIM counts its own rate (rate_counter above); Flask-Limiter need not look at its requests at all.
+limiter.exempt(bp)

@@ -3,7 +3,7 @@
 Every verb flushes and never commits, emits its event through emit(), and returns a short summary
 in words for the org's SCIM request log (no secrets, no request bodies).
 """
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, literal, select, union_all
 
 from extensions import db
 from models import Invitation, Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
@@ -103,10 +103,12 @@ def check_length(model, column, value, where):
     return value
 
 
-def _check_user_name(org_id, user_name, scim_user=None):
+def _check_user_name(org_id, user_name, scim_user=None, check_clash=True):
     if not isinstance(user_name, str) or not user_name.strip():
         raise invalid_value("'userName' is required.")
     check_length(ScimUser, "user_name", user_name.strip(), "userName")
+    if not check_clash:
+        return
     clash = db.session.scalar(
         select(ScimUser.id).where(ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.strip().lower())
     )
@@ -201,15 +203,38 @@ def _clean_account_email(data):
         raise invalid_value(exc.message) from None
 
 
-def _email_taken(org_id, email, scim_user=None):
-    """409 when another SCIM user of this org already stands for email (linked, or invited)."""
+def _email_users(org_id, email):
+    """The SCIM users of this org that stand for email: linked to its account, or inviting it."""
     linked = select(ScimUser.id).join(User, User.id == ScimUser.user_id).where(ScimUser.org_id == org_id, User.email == email)
     invited = (select(ScimUser.id).join(Invitation, Invitation.id == ScimUser.invitation_id)
                .where(ScimUser.org_id == org_id, ScimUser.user_id.is_(None), Invitation.email == email))
-    for query in (linked, invited):
+    return linked, invited
+
+
+def _email_taken(org_id, email, scim_user=None):
+    """409 when another SCIM user of this org already stands for email (linked, or invited)."""
+    for query in _email_users(org_id, email):
         found = db.session.scalar(query.limit(1))
         if found is not None and (scim_user is None or found != scim_user.id):
-            raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness")
+            raise _email_clash(email)
+
+
+def _email_clash(email):
+    return ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness")
+
+
+def _check_new_user_is_unique(org_id, user_name, email):
+    """A create's userName and email clash checks, in one round trip: each part is an indexed SELECT."""
+    user_name = user_name.strip()
+    by_name = select(literal("userName").label("clash")).where(
+        ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.lower())
+    parts = [by_name] + ([query.with_only_columns(literal("email").label("clash")) for query in _email_users(org_id, email)]
+                         if email is not None else [])
+    clashes = set(db.session.scalars(union_all(*parts) if len(parts) > 1 else by_name))
+    if "userName" in clashes:
+        raise ScimError(409, f"A user with userName {user_name!r} already exists in this organization.", "uniqueness")
+    if "email" in clashes:
+        raise _email_clash(email)
 
 
 def _provision_account(org, scim_user, email, data, actor):
@@ -221,11 +246,12 @@ def _provision_account(org, scim_user, email, data, actor):
     - no account, and the email is on a domain the org verified: a new account managed by the org;
     - anyone else (a person's own account, an account another org manages, an address on a domain the
       org has not verified): nothing is linked or created; an invitation is emailed, and the SCIM user
-      stays the IdP's record alone until the person accepts it (link_accepted_invitation)."""
+      stays the IdP's record alone until the person accepts it (link_accepted_invitation).
+    Also returns the account linked, or None (kept, so the caller need not load it again)."""
     config = ensure_config(org)
     if email is None:
         scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = None, None, None
-        return "no email address yet: joins no one until one arrives"
+        return "no email address yet: joins no one until one arrives", None
     account = User.by_email(email)
     if account is not None:
         membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == account.id))
@@ -233,38 +259,35 @@ def _provision_account(org, scim_user, email, data, actor):
             membership = org_service.add_member(org, account, config.default_role, actor)
         if membership is not None:
             scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
-            return "linked to an existing member" if not account.is_managed_by(org.id) else "linked"
+            return ("linked to an existing member" if not account.is_managed_by(org.id) else "linked"), account
     elif domains.is_verified_for(org.id, domains.email_domain(email)):
         try:
-            account = accounts.create_user(email, _display_name(data) or email, None)
+            account = accounts.create_user(email, _display_name(data) or email, None, managed_by_org_id=org.id)
         except ServiceError as exc:
             raise invalid_value(exc.message) from None
-        account.managed_by_org_id = org.id
         membership = org_service.add_member(org, account, config.default_role, actor)
         scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
-        return "account created"
+        return "account created", account
     try:
         invitation = invitations.invite_for_provisioning(org, email, config.default_role, actor)
     except ServiceError as exc:
         raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness") from exc
     scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = None, None, invitation.id
-    return "invitation emailed; joins when accepted"
+    return "invitation emailed; joins when accepted", None
 
 
 def create_user(org, body, actor, base_url):
     """POST /Users: the IdP's record of a person, tied to them as far as the org may (_provision_account)."""
     data = clean_resource(USER, body)
-    _check_user_name(org.id, data.get("userName"))
+    _check_user_name(org.id, data.get("userName"), check_clash=False)
     email = _clean_account_email(data)
-    if email is not None:
-        _email_taken(org.id, email)
+    _check_new_user_is_unique(org.id, data["userName"], email)
     scim_user = ScimUser(org_id=org.id, active=True, version=1,
                          user_name=data["userName"].strip(), user_name_lower=data["userName"].strip().lower())
     _write_user(scim_user, data)
-    how = _provision_account(org, scim_user, email, data, actor)
+    how, account = _provision_account(org, scim_user, email, data, actor)
     db.session.add(scim_user)
     db.session.flush()
-    account = db.session.get(User, scim_user.user_id) if scim_user.user_id else None
     emit(org, "scim.user.created", actor, _user_targets(scim_user, account),
          {**_user_payload(scim_user, account), "linked_existing_member": how == "linked to an existing member",
           "pending_invitation": scim_user.invitation_id is not None and scim_user.user_id is None})
@@ -350,7 +373,7 @@ def _repoint_invitation(org, scim_user, email, data, actor, summaries):
     _email_taken(org.id, email, scim_user)
     if invitation is not None and invitation.is_pending:
         invitations.revoke_invitation(org, invitation, actor)
-    summaries.append(f"email changed: {_provision_account(org, scim_user, email, data, actor)}")
+    summaries.append(f"email changed: {_provision_account(org, scim_user, email, data, actor)[0]}")
 
 
 def _sync_managed_account(org, scim_user, account, email):

@@ -1,6 +1,7 @@
 """The org admin's side of SCIM: turning it on, bearer tokens (shown once, stored as SHA-256, two live
 at once so rotation has an overlap), group-to-role mapping, the request log."""
 from datetime import datetime, timedelta
+from functools import lru_cache
 import hashlib
 import hmac
 import json
@@ -10,7 +11,7 @@ import uuid
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
 from db_scope import lookup_binds
 from extensions import db, jobs
@@ -115,6 +116,20 @@ def revocation_note(token, actor_label="an owner"):
     return template.format(creator=token.created_by_label, actor=actor_label)
 
 
+@lru_cache(maxsize=2)
+def _token_lookup(dialect_name):
+    # Built once: constructing the statement costs about as much as running it (bench/scim.py).
+    return (
+        select(ScimToken, Organization, ScimConfig, Membership.role, Membership.deactivated_at, User.is_deactivated,
+               *lookup_binds(ScimToken.org_id, dialect_name))
+        .join(Organization, Organization.id == ScimToken.org_id)
+        .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
+        .outerjoin(User, User.id == ScimToken.created_by_id)
+        .outerjoin(Membership, and_(Membership.org_id == ScimToken.org_id, Membership.user_id == ScimToken.created_by_id))
+        .where(ScimToken.token_hash == bindparam("digest"), ScimToken.revoked_at.is_(None))
+    )
+
+
 def authenticate(raw_token):
     """(token, org, config) for a live bearer token, else None. The lookup is by SHA-256, so the
     comparison never touches the secret; the digest is compared again in constant time. On
@@ -123,15 +138,7 @@ def authenticate(raw_token):
     if not raw_token or not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
         return None
     digest = hash_token(raw_token)
-    row = db.session.execute(
-        select(ScimToken, Organization, ScimConfig, Membership.role, Membership.deactivated_at, User.is_deactivated,
-               *lookup_binds(ScimToken.org_id, db.session.get_bind().dialect.name))
-        .join(Organization, Organization.id == ScimToken.org_id)
-        .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
-        .outerjoin(User, User.id == ScimToken.created_by_id)
-        .outerjoin(Membership, and_(Membership.org_id == ScimToken.org_id, Membership.user_id == ScimToken.created_by_id))
-        .where(ScimToken.token_hash == digest, ScimToken.revoked_at.is_(None))
-    ).first()
+    row = db.session.execute(_token_lookup(db.session.get_bind().dialect.name), {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row[0].token_hash, digest):
         return None
     token, org, config, creator_role, creator_suspended_at, creator_deactivated = row[:6]

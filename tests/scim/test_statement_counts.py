@@ -1,0 +1,60 @@
+"""What a SCIM request costs the database, counted (issue 17): a lookup by userName and a create of a
+managed account. Each bound is what the code does today, so a change that adds a round trip fails
+here and must say why (timings never go in tests; statement counts do not depend on the machine)."""
+from urllib.parse import quote
+
+from sqlalchemy import event
+
+from extensions import db
+from services import webhooks
+from services.events import SYSTEM
+
+
+def cost_of(request):
+    """(response, SQL statements, commits) of one request."""
+    statements, commits = [], []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    def committed(conn):
+        commits.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    event.listen(db.engine, "commit", committed)
+    try:
+        return request(), statements, len(commits)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+        event.remove(db.engine, "commit", committed)
+
+
+def writes(statements):
+    return [s for s in statements if not s.upper().startswith("SELECT")]
+
+
+def test_a_lookup_by_user_name_is_four_selects_and_commits_nothing(scim):
+    scim.create_user("ada@example.com")
+    response, statements, commits = cost_of(lambda: scim.get("/Users?filter=" + quote('userName eq "ada@example.com"')))
+    assert response.status_code == 200 and response.get_json()["totalResults"] == 1
+    # The token (its org, config and creator joined in, binding the org on PostgreSQL), the user, its
+    # multi-valued attributes, its groups. The request log goes to Redis; last-used goes with it.
+    assert len(statements) == 4, statements
+    assert writes(statements) == [] and commits == 0
+
+
+def test_a_create_writes_everything_in_one_transaction_within_its_statement_budget(scim):
+    webhooks.create_endpoint(scim.org, SYSTEM, "http://127.0.0.1:9/hook", "counts outbox rows")
+    db.session.commit()
+    scim.create_user("first@example.com")   # the first create of a run loads what later ones reuse
+    response, statements, commits = cost_of(lambda: scim.post("/Users", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "grace@example.com", "active": True,
+        "name": {"givenName": "Grace", "familyName": "Hopper"}, "emails": [{"value": "grace@example.com", "primary": True}]}))
+    assert response.status_code == 201, response.get_json()
+    inserted = {s.split()[2] for s in writes(statements) if s.upper().startswith("INSERT")}
+    # The account, its membership, the SCIM record, the two audit events (member.added and
+    # scim.user.created) with their webhook outbox rows and the owner's notifications.
+    assert {"users", "memberships", "scim_users", "audit_events", "webhook_messages", "webhook_deliveries",
+            "notifications"} <= inserted, inserted
+    assert commits == 1
+    assert len(statements) <= 23, "\n".join(statements)
