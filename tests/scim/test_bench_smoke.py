@@ -1,5 +1,5 @@
 """bench/scim.py still runs (tiny N, its own scratch SQLite file, in a subprocess so it never touches
-the suite's database)."""
+the suite's database), with scim2-server beside it as the peer."""
 import os
 import subprocess
 import sys
@@ -14,5 +14,5 @@ def test_scim_bench_runs_with_a_tiny_org(tmp_path):
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert any(line.startswith("filter userName eq") and line.rstrip().endswith("x") for line in lines), result.stdout
-    assert any(line.startswith("POST /Users") for line in lines)
+    for case, target in (("filter userName eq", "1.5x"), ("page of 100 at the end", "10x"), ("POST /Users", "0.3x")):
+        assert any(line.startswith(case) and line.rstrip().endswith(f"x (>= {target})") for line in lines), result.stdout
