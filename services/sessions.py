@@ -88,7 +88,7 @@ def start_password_session(user, *, remember=False, method=PASSWORD):
     grants (a step-up); anyone else's session in this browser ends first."""
     if method not in PASSWORD_METHODS:
         raise ValueError(f"method must be one of {PASSWORD_METHODS}")
-    record = _session_for(user, remember)
+    record, _ = _session_for(user, remember)
     record.password_method = method
     record.password_granted_at = utcnow()
     db.session.flush()
@@ -98,12 +98,13 @@ def start_password_session(user, *, remember=False, method=PASSWORD):
 def grant_sso(user, org, *, remember=False):
     """Org's IdP signed user in (after every SAML check and consent): this session opens org, and
     only org, on the strength of it. Kept alongside any password grant the same person already holds."""
-    record = _session_for(user, remember)
-    exists = db.session.scalar(select(SessionSsoGrant.id).where(SessionSsoGrant.session_id == record.id,
-                                                                SessionSsoGrant.org_id == org.id))
-    if exists is None:
-        db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
-    db.session.flush()
+    record, made = _session_for(user, remember, sso_orgs=(org,))
+    if not made:  # a new record was made holding the grant; only an existing one may hold it already
+        exists = db.session.scalar(select(SessionSsoGrant.id).where(SessionSsoGrant.session_id == record.id,
+                                                                    SessionSsoGrant.org_id == org.id))
+        if exists is None:
+            db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
+        db.session.flush()
     return record
 
 
@@ -121,13 +122,15 @@ def new_session_record(user, *, method=PASSWORD, sso_orgs=(), remember=False, ip
     return record
 
 
-def _session_for(user, remember):
-    """This browser's record for user (a new one unless user is already signed in here), signed in."""
+def _session_for(user, remember, sso_orgs=()):
+    """(this browser's record for user, whether it is new), signed in: a new record (holding the
+    grants of sso_orgs) unless user is already signed in here."""
     record = current_session()
-    if record is None or record.user_id != user.id:
+    made = record is None or record.user_id != user.id
+    if made:
         if record is not None:
             _end(record, "replaced")
-        record = new_session_record(user, method=None, remember=remember, ip=request.remote_addr,
+        record = new_session_record(user, method=None, sso_orgs=sso_orgs, remember=remember, ip=request.remote_addr,
                                     user_agent=(request.headers.get("User-Agent") or "")[:255] or None)
     elif remember:
         record.remember = True
@@ -138,7 +141,7 @@ def _session_for(user, remember):
     login_user(user, remember=bool(remember or record.remember))
     session[LOGIN_ID_KEY] = login_id(user, record)
     g.user_session = record
-    return record
+    return record, made
 
 
 def _end(record, reason):

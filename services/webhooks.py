@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from flask import current_app
-from sqlalchemy import case, event, func, select, tuple_, update
+from sqlalchemy import case, event, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from extensions import db, jobs
@@ -249,10 +249,35 @@ def _envelope(event_type, timestamp, data):
                       separators=(",", ":"), default=str)
 
 
+_NO_ENDPOINTS_KEY = "orgkit_no_webhook_endpoints"
+
+
+def active_endpoints_clause(org_id):
+    """SQL: whether the org has an active endpoint. A hot request selects it with a lookup it makes anyway
+    and passes the answer to note_endpoints, so its event's fan-out need not ask in a statement of its own."""
+    return exists().where(WebhookEndpoint.org_id == org_id, WebhookEndpoint.is_active.is_(True))
+
+
+def note_endpoints(org_id, has_active):
+    """This transaction read (active_endpoints_clause) whether org_id has an active endpoint: when it has
+    none, fan_out skips its query for the rest of this transaction only. An endpoint committed meanwhile
+    by another transaction is missed by this one event, as if it had been created a moment later. For
+    requests that neither create nor enable an endpoint (the SSO login's finishing GET)."""
+    if has_active:
+        db.session.info.pop(_NO_ENDPOINTS_KEY, None)
+    else:
+        db.session.info[_NO_ENDPOINTS_KEY] = (db.session().get_transaction(), org_id)
+
+
+def _known_without_endpoints(org_id):
+    known = db.session.info.get(_NO_ENDPOINTS_KEY)
+    return known is not None and known[0] is db.session().get_transaction() and known[1] == org_id
+
+
 def fan_out(org, event_type, audit_event):
     """Called by events.emit() in the transaction of the change: one message and one delivery per
     active endpoint subscribed to the type; the deliveries are signalled after the commit."""
-    if org is None or not event_type.webhook:
+    if org is None or not event_type.webhook or _known_without_endpoints(org.id):
         return None
     endpoints = [e for e in db.session.scalars(WebhookEndpoint.for_org(org.id).where(WebhookEndpoint.is_active.is_(True)))
                  if e.subscribes_to(event_type.name)]

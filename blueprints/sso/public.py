@@ -94,20 +94,24 @@ def sso_acs(org_ref):
         saml_response, relay_state, oversized = None, None, True
     outcome = sso_login_service.receive_response(org_ref, saml_response, relay_state, client_ip(),
                                                  request.headers.get("User-Agent"), oversized=oversized)
-    org_slug = outcome.org.slug if outcome.org is not None else None
-    db.session.commit()
-    if outcome.setup_link_id is not None:
-        # A test started through a setup link: its result page is the link's, not the settings'.
-        return redirect(url_for("setup_links.setup_sso_test_result", link_id=outcome.setup_link_id,
-                                login_attempt_id=outcome.attempt.id), 303)
-    if outcome.is_test:
-        # The admin who started the test sees the outcome on the settings side (a top-level GET, so
-        # the SameSite=Lax session cookie comes along).
-        return redirect(url_for("sso.sso_log_show", org_slug=org_slug, login_attempt_id=outcome.attempt.id), 303)
-    if outcome.refused is not None:
+    if outcome.refused is not None and not outcome.is_test:
+        db.session.commit()  # the refusal is in the SSO log
         return render_page("sso/refused.html", status=outcome.refused.status, reason=outcome.refused.reason,
                            org=outcome.org, attempt=outcome.attempt)
-    return redirect(url_for("sso.sso_finish", org_ref=outcome.org.id, key=outcome.finish_key), 303)
+    # Where to next, read before the commit: afterwards every loaded row is expired, and reading an id
+    # would reload it (a second transaction on every login).
+    if outcome.setup_link_id is not None:
+        # A test started through a setup link: its result page is the link's, not the settings'.
+        location = url_for("setup_links.setup_sso_test_result", link_id=outcome.setup_link_id,
+                           login_attempt_id=outcome.attempt.id)
+    elif outcome.is_test:
+        # The admin who started the test sees the outcome on the settings side (a top-level GET, so
+        # the SameSite=Lax session cookie comes along).
+        location = url_for("sso.sso_log_show", org_slug=outcome.org.slug, login_attempt_id=outcome.attempt.id)
+    else:
+        location = url_for("sso.sso_finish", org_ref=outcome.org.id, key=outcome.finish_key)
+    db.session.commit()
+    return redirect(location, 303)
 
 
 # Capped before the form is parsed (app.apply_view_body_limit): a huge post is refused unread.
@@ -215,8 +219,9 @@ def _finish(outcome, key):
         return render_page("sso/link.html", form=LinkPasswordForm(formdata=None), org=outcome.org,
                            account=outcome.consent_for, key=key)
     sessions.grant_sso(outcome.user, outcome.org)
-    db.session.commit()
-    return redirect(outcome.return_path or url_for("orgs.org_overview", org_slug=outcome.org.slug), 303)
+    location = outcome.return_path or url_for("orgs.org_overview", org_slug=outcome.org.slug)  # before the
+    db.session.commit()  # commit expires the org: reading its slug afterwards would reload it
+    return redirect(location, 303)
 
 
 @bp.route("/sso/<org_ref>/metadata")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import dns.exception
 import dns.resolver
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from extensions import db, enqueue_after_commit
 from models import SsoDomain, utcnow
@@ -167,6 +167,12 @@ def verified_domains(org_id):
 def is_verified_for(org_id, domain_name):
     return db.session.scalar(select(SsoDomain.id).where(
         SsoDomain.org_id == org_id, SsoDomain.domain == domain_name, SsoDomain.verified_at.is_not(None))) is not None
+
+
+def verified_for_clause(org_id, domain_name):
+    """SQL: whether domain_name is a verified domain of org_id (to ask inside another statement)."""
+    return exists().where(SsoDomain.org_id == org_id, SsoDomain.domain == domain_name,
+                          SsoDomain.verified_at.is_not(None))
 
 
 def orgs_for_email_domain(domain_name):

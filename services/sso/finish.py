@@ -21,11 +21,14 @@ from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import lazyload
 
+from db_scope import bind_org, lookup_binds
 from extensions import db
-from models import SsoPendingLogin, SsoRequestState, User, parse_uuid, utcnow
-from services import ServiceError, accounts, orgs
+from models import (Membership, Organization, SsoConnection, SsoIdentity, SsoPendingLogin, SsoRequestState, User,
+                    parse_uuid, utcnow)
+from services import ServiceError, accounts, orgs, webhooks
 from services.events import Actor, emit, user_target
 from services.sso import login
 
@@ -86,13 +89,58 @@ def _refuse(org, connection, pending, reason, status, ip, user_agent):
     return Finish(org, pending, refused=login.Refused(reason, status=status), attempt=attempt)
 
 
-def _started_elsewhere(pending, nonce):
-    """True when pending answers an SP-initiated login that this browser (its nonce cookie) did not start."""
+_UNREAD = object()
+
+
+def _started_elsewhere(pending, nonce, expected=_UNREAD):
+    """True when pending answers an SP-initiated login that this browser (its nonce cookie) did not start.
+    expected: the starting browser's nonce hash when the caller has read it already (_finishing)."""
     if pending.request_state_id is None:
         return False
-    state = db.session.get(SsoRequestState, pending.request_state_id)
-    expected = state.browser_nonce_hash if state is not None else None
+    if expected is _UNREAD:
+        state = db.session.get(SsoRequestState, pending.request_state_id)
+        expected = state.browser_nonce_hash if state is not None else None
     return not (expected and nonce and hmac.compare_digest(expected, login._hash_key(nonce)))
+
+
+def _finishing(org_ref, key):
+    """(org, connection, pending, the nonce hash of the browser that started it, (linked identity, user,
+    membership)) for a finishing request, in one statement where the person signed in through this IdP
+    before (every later login): the org, its connection, the pending login, its request state's nonce
+    hash and login.resolve's identity, account and membership, joined on the held NameID. A first login
+    or one needing consent resolves by email (login.resolve). On PostgreSQL the statement also binds
+    the org for row-level security and reads whether it has an active webhook endpoint (the
+    sso.login_succeeded event's fan-out need not ask again)."""
+    org_id = parse_uuid(org_ref)
+    if org_id is None:
+        return None, None, None, None, None
+    dialect_name = db.session.get_bind().dialect.name
+    row = db.session.execute(
+        select(Organization, SsoConnection, SsoPendingLogin, SsoRequestState.browser_nonce_hash,
+               SsoIdentity, User, Membership, webhooks.active_endpoints_clause(Organization.id).label("hooks"),
+               *lookup_binds(Organization.id, dialect_name))
+        .outerjoin(SsoConnection, SsoConnection.org_id == Organization.id)
+        .outerjoin(SsoPendingLogin, and_(
+            SsoPendingLogin.org_id == Organization.id, SsoPendingLogin.key_hash == login._hash_key(key or ""),
+            SsoPendingLogin.consumed_at.is_(None), SsoPendingLogin.expires_at > utcnow()))
+        .outerjoin(SsoRequestState, SsoRequestState.id == SsoPendingLogin.request_state_id)
+        .outerjoin(SsoIdentity, and_(SsoIdentity.org_id == Organization.id,
+                                     SsoIdentity.name_id == SsoPendingLogin.identity["name_id"].as_string()))
+        .outerjoin(User, User.id == SsoIdentity.user_id)
+        .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.org_id == Organization.id))
+        .where(Organization.id == org_id)
+        # Their eager inner joins would turn the outer joins above into inner ones; the rows they would
+        # load are in this row already (the identity map answers the many-to-ones without a query).
+        .options(lazyload(SsoIdentity.user), lazyload(Membership.user), lazyload(Membership.org))).first()
+    if row is None:
+        return None, None, None, None, None
+    org, connection, pending, expected_nonce, linked, user, membership, hooks = row[:8]
+    bind_org(org, set_by_lookup=True)
+    webhooks.note_endpoints(org.id, hooks)
+    if pending is None or not key:
+        return org, connection, None, None, None
+    resolved = (linked, user, membership) if linked is not None else login.resolve(org, pending.identity)
+    return org, connection, pending, expected_nonce, resolved
 
 
 STARTED_ELSEWHERE = ("This browser did not start this sign-in, so it was refused: someone may have tried to sign "
@@ -102,14 +150,13 @@ STARTED_ELSEWHERE = ("This browser did not start this sign-in, so it was refused
 def finish_login(org_ref, key, nonce, signed_in=None, switch_confirmed=False, ip=None, user_agent=None):
     """The same-site GET after the ACS (and its confirmation POST). signed_in: the person signed in to
     this browser, or None."""
-    org, connection = login.org_and_connection(org_ref)
-    pending = _pending(org, key)
+    org, connection, pending, expected_nonce, resolved = _finishing(org_ref, key)
     if pending is None:
         return Finish(org, refused=login.Refused(EXPIRED, status=400))
-    if _started_elsewhere(pending, nonce):
+    if _started_elsewhere(pending, nonce, expected_nonce):
         _consume(pending)
         return _refuse(org, connection, pending, STARTED_ELSEWHERE, 403, ip, user_agent)
-    linked, user, membership = login.resolve(org, pending.identity)
+    linked, user, membership = resolved
     # A deactivated account or membership is refused by provision below, before anyone is asked anything.
     blocked = user is not None and (user.is_deactivated or (membership is not None and not membership.is_active))
     if pending.initiated_by == "idp" and signed_in is not None and not switch_confirmed and not blocked \
@@ -119,16 +166,16 @@ def finish_login(org_ref, key, nonce, signed_in=None, switch_confirmed=False, ip
         pending.expires_at = max(pending.expires_at, utcnow() + CONSENT_TTL)
         db.session.flush()
         return Finish(org, pending, consent_for=user)
-    return _complete(org, connection, pending, ip, user_agent)
+    return _complete(org, connection, pending, ip, user_agent, resolved=(linked, user, membership))
 
 
-def _complete(org, connection, pending, ip, user_agent, consent=None):
+def _complete(org, connection, pending, ip, user_agent, consent=None, resolved=None):
     if not _consume(pending):
         return Finish(org, refused=login.Refused(EXPIRED, status=400))
     actor = Actor.for_idp(connection, ip, user_agent)
     identity = pending.identity
     try:
-        user = login.provision(org, connection, identity, actor, consented=consent is not None)
+        user = login.provision(org, connection, identity, actor, consented=consent is not None, resolved=resolved)
     except login.Refused as refused:
         return _refuse(org, connection, pending, refused.reason, refused.status, ip, user_agent)
     if consent is not None:

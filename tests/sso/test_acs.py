@@ -1,13 +1,16 @@
 """End to end against an independent IdP (pysaml2 + xmlsec1): real signed responses posted to the ACS
 without cookies. One valid login, then each forged or replayed response is refused, logged, never a 500."""
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from extensions import db
-from models import AuditEvent, Membership, Role, SsoIdentity, SsoLoginAttempt, User
+from models import (AuditEvent, Membership, Role, SsoIdentity, SsoLoginAttempt, User, WebhookDelivery, WebhookEndpoint,
+                    WebhookMessage)
+from services import crypto, webhooks
 from services.events import SYSTEM
 from services.sso import config as sso_config
 from tests.sso.conftest import DOMAIN, acs_path, allow_idp_initiated, post_to_acs, start_login
@@ -366,3 +369,76 @@ def test_a_removed_certificate_stops_working_at_once(app, idp, attacker_idp):
     assert_refused(response, idp.org, "signature")
     _, response = post(app, idp.org, attacker_idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))
     assert response.status_code == 303
+
+
+@contextmanager
+def statements(engine):
+    """Counts the statements sent to the database and the commits while the block runs."""
+    counted = {"statements": 0, "commits": 0}
+
+    def on_statement(*_):
+        counted["statements"] += 1
+
+    def on_commit(*_):
+        counted["commits"] += 1
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield counted
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_commit)
+
+
+# A returning person's login (issue 17), statements per request. The ACS: the org with its connection
+# (the same statement binds the org for row-level security), the RelayState's request state (SP-initiated
+# only: an UPDATE that marks it used and returns it), the replay-cache insert (which also answers whether
+# the email's domain is verified) and the held response. The finishing GET: the org, connection, held
+# response, starting browser's nonce, identity, account, membership and whether any webhook endpoint
+# is active, in one statement; marking the held response used; the SSO log row, the last-login update,
+# the audit event, the session and its SSO grant. Each request commits once. bench/saml.py times it.
+STEADY_STATE = {"sp": (4, 7), "idp": (3, 7)}
+
+
+@pytest.mark.parametrize("initiated_by", ["sp", "idp"])
+def test_a_returning_persons_login_takes_a_bounded_number_of_statements(app, idp, initiated_by):
+    sso_config.add_group_mapping(idp.org, SYSTEM, "Engineering", "admin")
+    db.session.commit()
+    if initiated_by == "idp":
+        allow_idp_initiated(idp.org)
+    acs_bound, finish_bound = STEADY_STATE[initiated_by]
+    acs, org_page = acs_path(idp.org), f"/app/o/{idp.org.slug}/"  # read here: the test's own reads are not counted
+    for _ in range(2):  # the second login is the steady state: identity, account and membership exist
+        browser = app.test_client()
+        request_id, relay_state = start_login(browser, idp.org) if initiated_by == "sp" else (None, "")
+        saml_response = idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience, in_response_to=request_id,
+                                     attributes={"groups": ["Engineering"]})
+        with statements(db.engine) as receiving:
+            response = browser.post(acs, data={"SAMLResponse": saml_response, "RelayState": relay_state})
+        assert response.status_code == 303 and "/finish/" in response.headers["Location"]
+        with statements(db.engine) as finishing:
+            response = browser.get(response.headers["Location"])
+        assert response.status_code == 303 and "/sso/" not in response.headers["Location"]
+    assert browser.get(org_page).status_code == 200  # signed in, for real
+    assert last_attempt(idp.org).outcome == "succeeded"
+    assert (receiving["commits"], finishing["commits"]) == (1, 1)
+    assert receiving["statements"] <= acs_bound, receiving
+    assert finishing["statements"] <= finish_bound, finishing
+
+
+def test_a_login_still_reaches_an_active_webhook_endpoint(app, idp):
+    """The finishing GET reads whether the org has an active endpoint in its first statement and skips
+    the fan-out's own query when it has none: with one, the login's event is delivered to it."""
+    endpoint = WebhookEndpoint(org_id=idp.org.id, url="https://hooks.example.com/orgkit", description="",
+                               all_events=True, event_types=[], is_active=True,
+                               secret_encrypted=crypto.encrypt(webhooks.generate_secret()))
+    db.session.add(endpoint)
+    db.session.commit()
+    allow_idp_initiated(idp.org)
+    _, response = post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))
+    assert response.status_code == 303
+    delivered = db.session.scalars(select(WebhookMessage.event_type).join(
+        WebhookDelivery, WebhookDelivery.message_id == WebhookMessage.id).where(
+        WebhookDelivery.endpoint_id == endpoint.id)).all()
+    assert "sso.login_succeeded" in delivered
