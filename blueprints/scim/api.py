@@ -340,7 +340,8 @@ def _list_users(source=None):
     projection = Projection(USER, attributes, excluded)
     total, rows = provisioning.list_page(ScimUser, "User", g.scim_org.id, text, start_index, count)
     groups = user_groups([r.id for r in rows]) if projection.wants("groups") else {}
-    resources = [projection.apply(user_resource(r, base_url(), groups.get(r.id, []))) for r in rows]
+    base = base_url()
+    resources = [projection.apply(user_resource(r, base, groups.get(r.id, []))) for r in rows]
     g.scim_summary = f"listed users{' where ' + text if text else ''}: {total} found"
     return scim_response({"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start_index,
                           "itemsPerPage": len(resources), "Resources": resources})
