@@ -191,6 +191,8 @@ def test_it_admin_sets_up_domain_and_sso_through_an_emailed_link(app, live_serve
 def test_it_admin_turns_scim_on_through_a_link_and_scim2_tester_passes_with_its_token(app, live_server, contexts, make,
                                                                                    monkeypatch):
     monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", live_server.url)
+    # scim2-tester sends its requests back to back, faster than the default per-token limit.
+    monkeypatch.setitem(app.config, "SCIM_RATE_LIMIT", "100000 per minute")
     owner = make.user(email="olive@example.com", name="Olive Owner")
     org = make.org(owner=owner, name="Conformance", slug="conformance")
     from services import setup_links
