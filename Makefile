@@ -69,8 +69,15 @@ test-postgres-tagged test-sqlite-tagged test-postgres-walled-tagged:
 	@set -o pipefail; $(MAKE) --no-print-directory $(@:-tagged=) PYTEST_ARGS="$(PYTEST_ARGS)" 2>&1 \
 		| sed -u 's/^/[$(@:test-%-tagged=%)] /'
 
+# Tests whose outcome does not depend on the suite's database run in one of the two runs only: the
+# bench smoke tests always run their bench on a scratch SQLite file of their own (so in the SQLite run),
+# and the browser tests drive the screens through Chromium (so in the PostgreSQL run, production's
+# database). Every other test runs on both.
+POSTGRES_ONLY_ONCE ?= --ignore-glob='*/test_bench_smoke.py'
+SQLITE_ONLY_ONCE ?= -m 'not browser'
+
 test-postgres: install-dev
-	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m pytest $(POSTGRES_ONLY_ONCE) $(PYTEST_ARGS)
 
 ## test-postgres-rls: the whole suite on the migrations' schema as a role row-level security applies
 ## to (not a superuser), so every org page and SCIM call runs walled to its org.
@@ -90,7 +97,7 @@ rls-database:
 		|| createdb $(PG_ADMIN) -O orgkit_rls_test test_rls_suite
 
 test-sqlite: install-dev
-	DATABASE_URL= REDIS_URL=$(REDIS_SQLITE_TEST_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL= REDIS_URL=$(REDIS_SQLITE_TEST_URL) $(PY) -m pytest $(SQLITE_ONLY_ONCE) $(PYTEST_ARGS)
 
 ## screenshots: refresh docs/screenshots/ on purpose. It runs the browser tests, which save through
 ## tests/screenshots.py; in any other run those land in the ignored tests/.artifacts/screenshots/.
