@@ -92,7 +92,10 @@ def test_rate_limited_login_shows_the_form_with_the_reason(app, live_server, bro
     for _ in range(3):
         page.fill("#email", "someone@example.com")
         page.fill("#password", "not the password")
-        page.click("#login_form button[type=submit]")
+        # Each attempt's answer arrives before the next is sent (the previous attempt's error is still
+        # on the page, so waiting for an error alone let a busy machine send two at once).
+        with page.expect_response(lambda r: r.url.endswith("/login") and r.request.method == "POST"):
+            page.click("#login_form button[type=submit]")
         page.wait_for_selector("#login_form .flash-error")
     page.wait_for_selector("text=Too many login attempts")
     assert page.input_value("#email") == "someone@example.com"
