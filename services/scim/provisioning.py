@@ -382,8 +382,13 @@ def _sync_managed_account(org, scim_user, account, email):
     only the SCIM record changes). Any other account is the person's own and is never touched
     (docs/security.md 6.1)."""
     name = (scim_user.display_name or " ".join(p for p in (scim_user.name_given_name, scim_user.name_family_name) if p) or "").strip()
-    if name and name[:120] != account.name:
-        account.name = name[:120]
+    if name:
+        try:   # the same rules as a name typed on the account page (services/names.py)
+            name = accounts.clean_user_name(name[:accounts.MAX_NAME])
+        except ServiceError as exc:
+            raise invalid_value(f"displayName: {exc.message}") from None
+        if name != account.name:
+            account.name = name
     if (email is not None and email != account.email and User.by_email(email) is None
             and domains.is_verified_for(org.id, domains.email_domain(email))):
         account.email = email

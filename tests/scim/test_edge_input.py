@@ -110,6 +110,23 @@ TOO_LONG = [
 ]
 
 
+def test_a_managed_account_takes_its_new_name_by_the_account_pages_rules(scim):
+    """A name arriving by SCIM after the create meets the same rules as one typed on the account page
+    (services/names.py): no line breaks or control characters; the change is refused whole."""
+    user = scim.create_user("named@example.com", displayName="Ada Lovelace")
+    account = User.by_email("named@example.com")
+    assert account.managed_by_org_id == scim.org.id and account.name == "Ada Lovelace"
+    error = assert_scim_error(scim.patch(f"/Users/{user['id']}", [
+        {"op": "replace", "path": "displayName", "value": "Ada\nAdmin: approved"}]), 400, "invalidValue")
+    assert "displayName" in error["detail"] and "line break" in error["detail"]
+    db.session.expire_all()
+    assert User.by_email("named@example.com").name == "Ada Lovelace"
+    assert scim.get(f"/Users/{user['id']}").get_json()["displayName"] == "Ada Lovelace"
+    assert scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "displayName", "value": "  Ada King  "}]).status_code == 200
+    db.session.expire_all()
+    assert User.by_email("named@example.com").name == "Ada King"
+
+
 def test_every_attribute_is_checked_against_what_stores_it(scim):
     for attributes, named in TOO_LONG:
         body = {**user_body("long@example.com"), **attributes}
