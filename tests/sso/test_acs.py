@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 from extensions import db
 from models import (AuditEvent, Membership, Role, SsoIdentity, SsoLoginAttempt, User, WebhookDelivery, WebhookEndpoint,
                     WebhookMessage)
-from services import crypto, webhooks
+from services import crypto, orgs, webhooks
 from services.events import SYSTEM
 from services.sso import config as sso_config
 from tests.sso.conftest import DOMAIN, acs_path, allow_idp_initiated, post_to_acs, start_login
@@ -442,3 +442,20 @@ def test_a_login_still_reaches_an_active_webhook_endpoint(app, idp):
         WebhookDelivery, WebhookDelivery.message_id == WebhookMessage.id).where(
         WebhookDelivery.endpoint_id == endpoint.id)).all()
     assert "sso.login_succeeded" in delivered
+
+
+def test_a_removed_member_signing_in_again_through_sso_rejoins(app, idp):
+    """The identity stays linked when the membership goes: the next login finds it (with no membership)
+    and adds the person back, instead of linking the account a second time (a unique-key error)."""
+    allow_idp_initiated(idp.org)
+    assert post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))[1].status_code == 303
+    user = User.by_email(f"ada@{DOMAIN}")
+    membership = db.session.scalar(select(Membership).where(Membership.user_id == user.id,
+                                                            Membership.org_id == idp.org.id))
+    orgs.remove_member(idp.org, membership, SYSTEM)
+    db.session.commit()
+    browser, response = post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience))
+    assert response.status_code == 303 and "/sso/" not in response.headers["Location"]
+    assert db.session.scalar(select(Membership.role).where(Membership.user_id == user.id,
+                                                           Membership.org_id == idp.org.id)) == Role.member
+    assert len(db.session.scalars(select(SsoIdentity).where(SsoIdentity.user_id == user.id)).all()) == 1
