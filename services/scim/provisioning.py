@@ -264,6 +264,8 @@ def _provision_account(org, scim_user, email, data, actor):
         try:
             account = accounts.create_user(email, _display_name(data) or email, None, managed_by_org_id=org.id)
         except ServiceError as exc:
+            if exc.code == "conflict":   # another request made this account a moment ago
+                raise _email_clash(email) from None
             raise invalid_value(exc.message) from None
         membership = org_service.add_member(org, account, config.default_role, actor)
         scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
