@@ -9,6 +9,8 @@ cursor that has already moved past it. So each org event records where it stands
   events of transactions older than the oldest one still running (pg_snapshot_xmin of the current
   snapshot). Every such transaction has ended, and any event that becomes visible later belongs to a
   transaction with a larger id, so it sorts after every cursor given out so far.
+  The snapshot covers the whole PostgreSQL server, so a long transaction in any database of it (a
+  report, a backup, another install) holds the feed back until it ends: the feed is late, never lossy.
 - SQLite: one transaction writes at a time, holding the lock until it commits, so a per-org counter
   (the org's largest feed_order plus one) taken at insert is already in commit order.
 """
