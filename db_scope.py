@@ -26,7 +26,7 @@ On SQLite (development, half the test suite) this does nothing: there is no row-
 """
 from contextlib import contextmanager
 
-from sqlalchemy import String, cast, event, func, text
+from sqlalchemy import String, case, cast, event, func, text
 from sqlalchemy.orm import Session
 
 from extensions import db
@@ -53,14 +53,21 @@ def bind_org(org, user=None, set_by_lookup=False):
         _apply_now(scope)
 
 
-def lookup_binds(org_id_column, dialect_name):
-    """Columns to add to the SELECT that finds an org by a credential (an API key, a SCIM token), so
-    that the same statement binds the org it finds: one round trip fewer on every machine request.
-    Empty where there is nothing to bind (SQLite). Follow with bind_org(org, set_by_lookup=True)."""
+def lookup_binds(org_id_column, dialect_name, user_id_column=None):
+    """Columns to add to the SELECT that finds an org by a credential (an API key, a SCIM token, a
+    browser session on an org page), so that the same statement binds the org it finds: one round
+    trip fewer on every request. Empty where there is nothing to bind (SQLite). Follow with
+    bind_org(org, set_by_lookup=True) (with the user, when user_id_column was given). A NULL org
+    (an outer join that found none) binds nothing, and then no user either."""
     if dialect_name != "postgresql":
         return ()
-    return (func.set_config(ORG_SETTING, cast(org_id_column, String), True).label("bound_org"),
-            func.set_config(USER_SETTING, "", True).label("bound_user"))
+    if user_id_column is None:
+        org_text, user_text = cast(org_id_column, String), ""
+    else:
+        org_text = func.coalesce(cast(org_id_column, String), "")
+        user_text = case((org_id_column.is_(None), ""), else_=cast(user_id_column, String))
+    return (func.set_config(ORG_SETTING, org_text, True).label("bound_org"),
+            func.set_config(USER_SETTING, user_text, True).label("bound_user"))
 
 
 def bind_session(session, org):

@@ -53,24 +53,33 @@ def _load_org_and_membership():
         return None  # a public route of a blueprint that also has org pages
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
-    membership = db.session.scalar(
-        select(Membership)
-        .join(Organization, Organization.id == Membership.org_id)
-        .where(Organization.slug == g.org_slug, Membership.user_id == current_user.id)
-    )
+    from services import sessions
+    # Loading the signed-in user (services/sessions.load_user) fetched the membership too, and bound
+    # the org for row-level security, in the same statement; a user loaded otherwise asks here.
+    lookup = sessions.org_page_lookup(g.org_slug)
+    if lookup is not None:
+        membership = lookup.membership
+    else:
+        membership = db.session.scalar(
+            select(Membership)
+            .join(Organization, Organization.id == Membership.org_id)
+            .where(Organization.slug == g.org_slug, Membership.user_id == current_user.id)
+        )
     if membership is None:
         abort(404)
     if not membership.is_active:
         abort(403, description="Your access to this workspace was deactivated by its administrators or identity provider.")
     g.membership = membership
     g.org = membership.org
-    bind_org(membership.org, user=current_user)
+    bind_org(membership.org, user=current_user, set_by_lookup=lookup is not None and lookup.bound)
     refusal = org_access(membership.org, membership)
     if refusal is not None:
         return refusal
     # The "current org" that /app/settings/... short paths lead to; kept in the session so a GET
-    # writes nothing to the database.
-    session["last_org_slug"] = membership.org.slug
+    # writes nothing to the database, and set only when it changes, so the cookie is not re-signed
+    # and sent again on every page.
+    if session.get("last_org_slug") != membership.org.slug:
+        session["last_org_slug"] = membership.org.slug
 
 
 def org_access(org, membership):
@@ -95,7 +104,7 @@ def org_access(org, membership):
         target = url_for("auth.login", next=back)
     elif twofactor.page_access_needs_two_factor(
             current_user, membership,
-            signed_in_by_sso=lambda: org.id in sessions.sso_grant_org_ids(sessions.current_session())):
+            signed_in_by_sso=lambda: sessions.has_sso_grant(sessions.current_session(), org)):
         flash(f"{org.name} requires two-factor authentication. Add an authenticator app or a passkey to "
               "continue to it.", "warning")
         session[twofactor.RETURN_TO_SESSION_KEY] = back  # offered once a factor is added

@@ -306,8 +306,9 @@ class MembersPage:
 
 
 def members_page(org_id, search=None, page=1, per_page=MEMBERS_PER_PAGE):
-    """Members of org_id whose name or email contains search (case-insensitive), by name. Two
-    queries whatever the page size: the rows (users joined in) and the count."""
+    """Members of org_id whose name or email contains search (case-insensitive), by name. One query
+    whatever the page size: the rows (users joined in) with the total as a window count beside them.
+    A page past the last one (the list shrank) costs a COUNT and the last page's rows besides."""
     from sqlalchemy.orm import contains_eager, lazyload
     from models import User
 
@@ -317,12 +318,24 @@ def members_page(org_id, search=None, page=1, per_page=MEMBERS_PER_PAGE):
         pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(db.or_(func.lower(User.name).like(pattern, escape="\\"),
                                    func.lower(User.email).like(pattern, escape="\\")))
-    total = db.session.scalar(query.with_only_columns(func.count(Membership.id)).order_by(None))
-    last_page = max(1, -(-total // per_page))
-    page = min(max(1, page), last_page)
-    rows = db.session.scalars(
-        query.options(contains_eager(Membership.user), lazyload(Membership.org))
-        .order_by(func.lower(User.name), User.email, Membership.id)
-        .offset((page - 1) * per_page).limit(per_page)
-    ).all()
+
+    def rows_of(number):
+        result = db.session.execute(
+            query.add_columns(func.count(Membership.id).over().label("total"))
+            .options(contains_eager(Membership.user), lazyload(Membership.org))
+            .order_by(func.lower(User.name), User.email, Membership.id)
+            .offset((number - 1) * per_page).limit(per_page)
+        ).all()
+        return [row[0] for row in result], (result[0].total if result else None)
+
+    page = max(1, page)
+    rows, total = rows_of(page)
+    if total is None and page == 1:
+        total = 0
+    elif total is None:
+        total = db.session.scalar(query.with_only_columns(func.count(Membership.id)).order_by(None))
+        last_page = max(1, -(-total // per_page))
+        if page > last_page:
+            page = last_page
+            rows, _ = rows_of(page)
     return MembersPage(rows, total, page, per_page)

@@ -22,10 +22,15 @@ Each rotates the CSRF token (a token seen before the login is worthless after it
 these flush and leave the commit to the route; unlike most they also write the browser's Flask session,
 which is what they are for.
 """
+from dataclasses import dataclass
+from functools import lru_cache
+
 from flask import current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
+from sqlalchemy.orm import contains_eager
 
+import db_scope
 from extensions import db
 from models import Role, SessionSsoGrant, User, UserSession, parse_uuid, utcnow
 
@@ -47,24 +52,98 @@ def login_id(user, user_session):
     return f"{user.id}:{user_session.id}"
 
 
-def load_user(login_id_value):
+def load_user(login_id_value, org_slug=None, unread_count=False):
     """Flask-Login's user loader: the user of a live session record, or None (signed out).
 
     A cookie that names an ended, expired or unknown record also loses its remember-me cookie, so a
-    copied pair of cookies dies together."""
+    copied pair of cookies dies together.
+
+    One statement per request, whatever the page needs of the session (bench/load.py): on an org page
+    (org_slug) it also fetches the caller's membership in that org, whether this session holds the
+    org's SSO grant and whether the org has Require SSO on at all (org_page_lookup(), read by
+    tenancy), and on PostgreSQL binds that org and user for row-level security in the same statement
+    (tenancy then calls bind_org(..., set_by_lookup=True)); with unread_count, the bell's number too.
+    Nothing here writes: a read is a SELECT and no more."""
     raw_user, _, raw_session = (login_id_value or "").partition(":")
     user_id, session_id = parse_uuid(raw_user), parse_uuid(raw_session)
     row = None
+    query_for_org = org_slug is not None
+    dialect_name = db.session.get_bind().dialect.name
     if user_id is not None and session_id is not None:
-        row = db.session.execute(
-            select(User, UserSession).join(UserSession, UserSession.user_id == User.id)
-            .where(UserSession.id == session_id, User.id == user_id, UserSession.ended_at.is_(None),
-                   UserSession.expires_at > utcnow())).first()
+        row = db.session.execute(_load_user_statement(query_for_org, bool(unread_count), dialect_name), {
+            "session_id": session_id, "user_id": user_id, "now": utcnow(), "org_slug": org_slug}).first()
     if row is None or row[0].is_deactivated:
         _forget_login()
         return None
     g.user_session = row[1]
+    if query_for_org:
+        membership, org = row[2], row[3]
+        g.org_page_lookup = OrgPageLookup(org_slug, membership if org is not None else None,
+                                          org.id if org is not None else None, row.has_sso_grant,
+                                          row.org_requires_sso, dialect_name == "postgresql")
+    if unread_count:
+        g.notification_bell = {"count": row.unread_count, "items": None}
     return row[0]
+
+
+@lru_cache(maxsize=16)
+def _load_user_statement(query_for_org, with_unread_count, dialect_name):
+    """load_user's SELECT, built once per shape: building it anew cost more Python than running it."""
+    from models import Membership, Notification, Organization, SsoConnection
+
+    columns = [User, UserSession]
+    if query_for_org:
+        columns += [Membership, Organization,
+                    exists().where(SessionSsoGrant.session_id == UserSession.id,
+                                   SessionSsoGrant.org_id == Organization.id).label("has_sso_grant"),
+                    exists().where(SsoConnection.org_id == Organization.id,
+                                   SsoConnection.require_sso.is_(True)).label("org_requires_sso")]
+    if with_unread_count:
+        columns.append(select(func.count()).select_from(Notification)
+                       .where(Notification.user_id == User.id, *Notification.unread_filter())
+                       .scalar_subquery().label("unread_count"))
+    if query_for_org:
+        # Last, so the wall goes up after everything above was read. An unknown org or no membership
+        # sets '' (nothing bound), as before the lookup; tenancy answers 404 then.
+        columns += db_scope.lookup_binds(Membership.org_id, dialect_name, user_id_column=User.id)
+    query = (select(*columns).join(UserSession, UserSession.user_id == User.id)
+             .where(UserSession.id == bindparam("session_id"), User.id == bindparam("user_id"),
+                    UserSession.ended_at.is_(None), UserSession.expires_at > bindparam("now")))
+    if query_for_org:
+        query = (query.outerjoin(Organization, Organization.slug == bindparam("org_slug"))
+                 .outerjoin(Membership, and_(Membership.org_id == Organization.id, Membership.user_id == User.id))
+                 .options(contains_eager(Membership.user), contains_eager(Membership.org)))
+    return query
+
+
+@dataclass(frozen=True)
+class OrgPageLookup:
+    """What load_user found about the org page being opened (the org named by the URL's slug)."""
+    slug: str
+    membership: object          # the caller's Membership in that org, or None
+    org_id: object              # None when no org has that slug
+    has_sso_grant: bool         # this session holds the org's own SSO grant
+    org_requires_sso: bool      # the org's SSO connection has Require SSO on (who it applies to is enforcement's)
+    bound: bool                 # the statement also bound org and user for row-level security
+
+
+def org_page_lookup(org_slug):
+    """load_user's OrgPageLookup for org_slug, or None (not loaded that way: ask the database)."""
+    lookup = g.get("org_page_lookup")
+    return lookup if lookup is not None and lookup.slug == org_slug else None
+
+
+def _prefetched_grant(record, org):
+    """The SSO-grant facts load_user fetched for this session and org, or None when it did not."""
+    lookup = g.get("org_page_lookup")
+    if lookup is None or record is not g.get("user_session") or lookup.org_id != org.id:
+        return None
+    return lookup
+
+
+def _grants_changed():
+    # A grant given or taken in this request: what load_user read no longer holds.
+    g.pop("org_page_lookup", None)
 
 
 def _forget_login():
@@ -105,6 +184,7 @@ def grant_sso(user, org, *, remember=False):
         if exists is None:
             db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
         db.session.flush()
+    _grants_changed()
     return record
 
 
@@ -134,6 +214,7 @@ def _session_for(user, remember, sso_orgs=()):
                                     user_agent=(request.headers.get("User-Agent") or "")[:255] or None)
     elif remember:
         record.remember = True
+    _grants_changed()
     kept = {key: session[key] for key in KEPT_ACROSS_LOGIN if key in session}
     session.clear()  # nothing from before the login survives it: the CSRF token included
     session.update(kept)
@@ -175,10 +256,19 @@ def end_org_grants(user_id, org_id):
     db.session.execute(delete(SessionSsoGrant).where(SessionSsoGrant.user_id == user_id,
                                                      SessionSsoGrant.org_id == org_id)
                        .execution_options(synchronize_session=False))
+    _grants_changed()
 
 
 def sso_grant_org_ids(record):
     return set(db.session.scalars(select(SessionSsoGrant.org_id).where(SessionSsoGrant.session_id == record.id)))
+
+
+def has_sso_grant(record, org):
+    """Whether this session holds org's own SSO grant (what load_user read, when it read it)."""
+    prefetched = _prefetched_grant(record, org)
+    if prefetched is not None:
+        return prefetched.has_sso_grant
+    return org.id in sso_grant_org_ids(record)
 
 
 def missing_grant(user, org, membership):
@@ -189,11 +279,12 @@ def missing_grant(user, org, membership):
     record = current_session()
     if record is None:
         return "password"
-    if org.id in sso_grant_org_ids(record):
+    if has_sso_grant(record, org):
         return None
-    if enforcement.requires_sso(user, org):
+    prefetched = _prefetched_grant(record, org)
+    # An org without Require SSO on requires it of nobody: enforcement's query is skipped then.
+    if (prefetched is None or prefetched.org_requires_sso) and enforcement.requires_sso(user, org):
         if record.password_method == BREAK_GLASS and Role(membership.role) == Role.owner:
             return None
         return "sso"
     return None if record.password_method else "password"
-

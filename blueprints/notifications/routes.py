@@ -59,7 +59,7 @@ def notifications_badge():
     # redirected to (and swap in) the login page; it gets 204 and htmx leaves the badge alone.
     if not current_user.is_authenticated:
         return "", 204
-    count = unread_count(current_user.id)
+    count = notification_bell()["count"]  # read with the signed-in user (app.load_user)
     response = make_response(render_region(BELL_TEMPLATE, "notification_badge", bell={"count": count})[0])
     if request.args.get("shown") != str(count):
         htmx.trigger(response, "notifications-menu-stale")  # the dropdown's list is out of date

@@ -71,3 +71,63 @@ def test_audit_page_queries_do_not_grow_with_events(client, login, make, count_q
         login(owner)
         counts.append(count_queries(client, f"/app/o/{org.slug}/audit"))
     assert counts[0] == counts[1], counts
+
+
+# --- Statements per request of the load mix (bench/load.py): the bounds are what the code achieves,
+# so a hook, lookup or template query that creeps into every request fails here, not only in a bench.
+
+def _statements(client, url, headers=None):
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = client.get(url, headers=headers or {})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.status_code
+    return statements
+
+
+def test_a_members_page_view_runs_four_statements(client, login, make):
+    # The session, user, membership, SSO facts, bell count and (on PostgreSQL) the row-level security
+    # binding in one; then the members with their total, who has a second factor, the switcher.
+    owner = make.user(password=None)
+    org = make.org(owner=owner)
+    db.session.add_all(Membership(org_id=org.id, user_id=p.id, role=Role.member) for p in _people(3))
+    db.session.commit()
+    login(owner)
+    statements = _statements(client, f"/app/o/{org.slug}/members")
+    assert len(statements) <= 4, statements
+    assert not [s for s in statements if s.startswith("SELECT set_config")], "bound by the user lookup"
+    assert not [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))], "a page view writes nothing"
+
+
+def test_the_members_search_fragment_and_the_badge_run_three_and_one_statements(client, login, make):
+    owner = make.user(password=None)
+    org = make.org(owner=owner)
+    db.session.commit()
+    login(owner)
+    # The user lookup (no bell: a region does not show it), the matching members, their second factors.
+    search = {"HX-Request": "true", "HX-Target": "member_results"}
+    assert len(_statements(client, f"/app/o/{org.slug}/members?q={owner.name[:4]}", search)) <= 3
+    badge = {"HX-Request": "true", "HX-Target": "notification_badge"}
+    assert len(_statements(client, "/app/notifications/badge", badge)) <= 1
+
+
+def test_a_json_api_members_call_runs_two_statements(client, make):
+    from services import api_keys
+    from services.events import SYSTEM
+
+    owner = make.user(password=None)
+    org = make.org(owner=owner)
+    _, key = api_keys.create_key(org, "count", ["read"], SYSTEM)
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    _statements(client, "/api/v1/members?limit=20", headers)  # the first use records last_used_at
+    # The key (its org bound in the same statement), then the page of members.
+    statements = _statements(client, "/api/v1/members?limit=20", headers)
+    assert len(statements) <= 2, statements
+    assert not [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))], "a read writes nothing"
