@@ -102,16 +102,12 @@ def register_error_renderer(app, path_prefix, renderer):
 @login_manager.user_loader
 def load_user(login_id):
     # The user of a live server-side session record, or nobody (services/sessions.py). On an org page
-    # (tenancy) the same statement fetches the membership; on a page that shows the bell (every full
-    # page, and the badge fragment), the unread count.
+    # (tenancy) the same statement fetches the membership; on a page that shows the top bar (every
+    # full page; the badge fragment is its bell), the unread count and the workspace switcher's orgs.
     from services import sessions
-    return sessions.load_user(login_id, org_slug=g.get("org_slug"), unread_count=_shows_bell())
-
-
-def _shows_bell():
-    if request.method != "GET":
-        return False
-    return request.endpoint == "notifications.notifications_badge" or not htmx.wants_region()
+    full_page = request.method == "GET" and not htmx.wants_region()
+    return sessions.load_user(login_id, org_slug=g.get("org_slug"), workspaces=full_page,
+                              unread_count=full_page or request.endpoint == "notifications.notifications_badge")
 
 
 def _register_request_hooks(app):

@@ -22,6 +22,8 @@ Each rotates the CSRF token (a token seen before the login is worthless after it
 these flush and leave the commit to the route; unlike most they also write the browser's Flask session,
 which is what they are for.
 """
+import json
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -52,7 +54,7 @@ def login_id(user, user_session):
     return f"{user.id}:{user_session.id}"
 
 
-def load_user(login_id_value, org_slug=None, unread_count=False):
+def load_user(login_id_value, org_slug=None, unread_count=False, workspaces=False):
     """Flask-Login's user loader: the user of a live session record, or None (signed out).
 
     A cookie that names an ended, expired or unknown record also loses its remember-me cookie, so a
@@ -62,7 +64,8 @@ def load_user(login_id_value, org_slug=None, unread_count=False):
     (org_slug) it also fetches the caller's membership in that org, whether this session holds the
     org's SSO grant and whether the org has Require SSO on at all (org_page_lookup(), read by
     tenancy), and on PostgreSQL binds that org and user for row-level security in the same statement
-    (tenancy then calls bind_org(..., set_by_lookup=True)); with unread_count, the bell's number too.
+    (tenancy then calls bind_org(..., set_by_lookup=True)); with unread_count the bell's number, and
+    with workspaces the switcher's orgs (tenancy.user_workspaces()), for the top bar of a full page.
     Nothing here writes: a read is a SELECT and no more."""
     raw_user, _, raw_session = (login_id_value or "").partition(":")
     user_id, session_id = parse_uuid(raw_user), parse_uuid(raw_session)
@@ -70,7 +73,7 @@ def load_user(login_id_value, org_slug=None, unread_count=False):
     query_for_org = org_slug is not None
     dialect_name = db.session.get_bind().dialect.name
     if user_id is not None and session_id is not None:
-        row = db.session.execute(_load_user_statement(query_for_org, bool(unread_count), dialect_name), {
+        row = db.session.execute(_load_user_statement(query_for_org, bool(unread_count), bool(workspaces), dialect_name), {
             "session_id": session_id, "user_id": user_id, "now": utcnow(), "org_slug": org_slug}).first()
     if row is None or row[0].is_deactivated:
         _forget_login()
@@ -83,11 +86,47 @@ def load_user(login_id_value, org_slug=None, unread_count=False):
                                           row.org_requires_sso, dialect_name == "postgresql")
     if unread_count:
         g.notification_bell = {"count": row.unread_count, "items": None}
+    if workspaces:
+        g.user_workspaces = _workspaces_from(row.workspaces)  # what tenancy.user_workspaces() gives
     return row[0]
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """One org of the workspace switcher: what the top bar and the inbox's filter read of it."""
+    id: uuid.UUID
+    name: str
+    slug: str
+
+
+def _workspaces_column(dialect_name):
+    """The signed-in user's orgs (50 at most, by name) as one JSON array of [position, id, name,
+    slug], so the switcher costs no statement of its own. The position keeps SQL's order whatever
+    order the aggregate sees its rows in."""
+    from models import Membership, Organization
+
+    mine = (select(Organization.id, Organization.name, Organization.slug,
+                   func.row_number().over(order_by=(Organization.name, Organization.id)).label("position"))
+            .join(Membership, Membership.org_id == Organization.id)
+            .where(Membership.user_id == User.id)
+            .order_by(Organization.name, Organization.id).limit(50)
+            .correlate(User).subquery("my_orgs"))
+    fields = (mine.c.position, mine.c.id, mine.c.name, mine.c.slug)
+    if dialect_name == "postgresql":
+        aggregate = func.json_agg(func.json_build_array(*fields))
+    else:
+        aggregate = func.json_group_array(func.json_array(*fields))
+    return select(aggregate).select_from(mine).scalar_subquery().label("workspaces")
+
+
+def _workspaces_from(value):
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [Workspace(uuid.UUID(str(id_)), name, slug) for _, id_, name, slug in sorted(value or [], key=lambda w: w[0])]
+
+
 @lru_cache(maxsize=16)
-def _load_user_statement(query_for_org, with_unread_count, dialect_name):
+def _load_user_statement(query_for_org, with_unread_count, with_workspaces, dialect_name):
     """load_user's SELECT, built once per shape: building it anew cost more Python than running it."""
     from models import Membership, Notification, Organization, SsoConnection
 
@@ -102,6 +141,8 @@ def _load_user_statement(query_for_org, with_unread_count, dialect_name):
         columns.append(select(func.count()).select_from(Notification)
                        .where(Notification.user_id == User.id, *Notification.unread_filter())
                        .scalar_subquery().label("unread_count"))
+    if with_workspaces:
+        columns.append(_workspaces_column(dialect_name))
     if query_for_org:
         # Last, so the wall goes up after everything above was read. An unknown org or no membership
         # sets '' (nothing bound), as before the lookup; tenancy answers 404 then.

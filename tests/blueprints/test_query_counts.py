@@ -91,16 +91,19 @@ def _statements(client, url, headers=None):
     return statements
 
 
-def test_a_members_page_view_runs_four_statements(client, login, make):
-    # The session, user, membership, SSO facts, bell count and (on PostgreSQL) the row-level security
-    # binding in one; then the members with their total, who has a second factor, the switcher.
+def test_a_members_page_view_runs_three_statements(client, login, make):
+    # The session, user, membership, SSO facts, bell count, the switcher's orgs and (on PostgreSQL)
+    # the row-level security binding in one; then the members with their total, and who of them has
+    # a second factor.
     owner = make.user(password=None)
     org = make.org(owner=owner)
     db.session.add_all(Membership(org_id=org.id, user_id=p.id, role=Role.member) for p in _people(3))
     db.session.commit()
     login(owner)
+    make.org(owner=owner)  # a second org for the switcher
+    db.session.commit()
     statements = _statements(client, f"/app/o/{org.slug}/members")
-    assert len(statements) <= 4, statements
+    assert len(statements) <= 3, statements
     assert not [s for s in statements if s.startswith("SELECT set_config")], "bound by the user lookup"
     assert not [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))], "a page view writes nothing"
 
@@ -131,3 +134,20 @@ def test_a_json_api_members_call_runs_two_statements(client, make):
     statements = _statements(client, "/api/v1/members?limit=20", headers)
     assert len(statements) <= 2, statements
     assert not [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE"))], "a read writes nothing"
+
+
+def test_the_switcher_read_with_the_user_lists_her_orgs_by_name_and_marks_the_current_one(client, login, make):
+    # The switcher's orgs come in the user lookup's statement (a JSON array): same list, same order.
+    owner = make.user(password=None)
+    zeta = make.org(owner=owner, name="Zeta Works")
+    alpha = make.org(owner=owner, name="Alpha Works")
+    make.org(name="Somebody Else's")
+    db.session.commit()
+    login(owner)
+    page = client.get(f"/app/o/{zeta.slug}/members").get_data(as_text=True)
+    start = page.index("Your workspaces", page.index('id="workspace_switcher"'))
+    switcher = page[start:page.index("</details>", start)]
+    assert switcher.index("Alpha Works") < switcher.index("Zeta Works")
+    assert "Somebody Else" not in switcher
+    assert f'href="/app/o/{zeta.slug}/" aria-current="true"' in switcher
+    assert f'href="/app/o/{alpha.slug}/" aria-current' not in switcher
