@@ -220,9 +220,9 @@ def grant_sso(user, org, *, remember=False):
     only org, on the strength of it. Kept alongside any password grant the same person already holds."""
     record, made = _session_for(user, remember, sso_orgs=(org,))
     if not made:  # a new record was made holding the grant; only an existing one may hold it already
-        exists = db.session.scalar(select(SessionSsoGrant.id).where(SessionSsoGrant.session_id == record.id,
-                                                                    SessionSsoGrant.org_id == org.id))
-        if exists is None:
+        granted = db.session.scalar(select(SessionSsoGrant.id).where(SessionSsoGrant.session_id == record.id,
+                                                                     SessionSsoGrant.org_id == org.id))
+        if granted is None:
             db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
         db.session.flush()
     _grants_changed()
