@@ -110,10 +110,14 @@ def app_ctx(app):
 
 
 def _empty_tables():
+    """DELETE every table, children first, in one round trip where the driver allows it. On PostgreSQL a
+    TRUNCATE of the 39 tables cost about 220 ms per test (it makes new files for each), a DELETE of the
+    few rows a test leaves about 5 ms. No table has a sequence to restart (the keys are UUIDs)."""
+    from db_scope import unbind_org
+    unbind_org()   # no wall while emptying: a bound org would hide the other orgs' rows from the DELETEs
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        db.session.execute(text("; ".join(f'DELETE FROM "{t.name}"' for t in tables)))
     else:
         for table in tables:
             db.session.execute(table.delete())
