@@ -139,6 +139,7 @@ def seed(members):
     from services import accounts, api_keys, orgs, webhooks
     from services.events import SYSTEM, Actor
     from services.scim import provisioning, settings
+    from services.sso import domains
 
     app = create_app(Config())
     with app.app_context():
@@ -150,6 +151,9 @@ def seed(members):
         _, token = settings.create_token(org, SYSTEM)
         _, api_key = api_keys.create_key(org, "load bench", ["admin"], SYSTEM)
         webhooks.create_endpoint(org, SYSTEM, os.environ["LOAD_RECEIVER_URL"], "load receiver")
+        # Verified, as an operator would mark it: SCIM then makes the members (managed accounts). On an
+        # unverified domain it only invites them (issue 13), and the pages would show one member.
+        domains.mark_verified(org, domains.add_domain(org, "load.example.com", SYSTEM), SYSTEM, "operator")
         db.session.commit()
         idp = Actor("scim", "load", "SCIM token (load bench)", "127.0.0.1", "load-bench")
         names = []
