@@ -35,6 +35,7 @@ from sqlalchemy.orm import contains_eager
 import db_scope
 from extensions import db
 from models import Role, SessionSsoGrant, User, UserSession, parse_uuid, utcnow
+from services.json_text import unstorable_text
 
 PASSWORD = "password"
 BREAK_GLASS = "break_glass"
@@ -70,6 +71,10 @@ def load_user(login_id_value, org_slug=None, unread_count=False, workspaces=Fals
     raw_user, _, raw_session = (login_id_value or "").partition(":")
     user_id, session_id = parse_uuid(raw_user), parse_uuid(raw_session)
     row = None
+    if org_slug is not None and unstorable_text(org_slug):
+        # A slug no column can hold names no org (the URL is refused as a 404, whose page still shows
+        # who is signed in); PostgreSQL would raise on the comparison.
+        org_slug = None
     query_for_org = org_slug is not None
     dialect_name = db.session.get_bind().dialect.name
     if user_id is not None and session_id is not None:
