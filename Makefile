@@ -86,7 +86,7 @@ test-postgres-rls: install-dev rls-database
 
 ## test-postgres-walled: the same, for RLS_WALLED_TESTS only (part of `make test`).
 test-postgres-walled: install-dev rls-database
-	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_WALLED_TEST_URL) $(PY) -m pytest $(RLS_WALLED_TESTS) $(PYTEST_ARGS)
+	ORGKIT_TEST_RLS=1 DATABASE_URL=$(PG_RLS_TEST_URL) REDIS_URL=$(REDIS_WALLED_TEST_URL) $(PY) -m pytest $(RLS_WALLED_TESTS) $(POSTGRES_ONLY_ONCE) $(PYTEST_ARGS)
 
 ## rls-database: the login role (no SUPERUSER, no BYPASSRLS) and the database those runs use,
 ## made once by PostgreSQL's superuser.
