@@ -45,6 +45,8 @@ def sweep_scim_request_logs():
     from services.scim import settings
     moved = 0
     for org_id in settings.orgs_with_buffered_requests():
+        if settings.forget_requests_of_deleted_org(org_id):
+            continue
         while entries := settings.buffered_requests(org_id, 0, settings.REQUEST_LOG_BATCH - 1):
             settings.store_request_log(org_id, entries)
             db.session.commit()

@@ -272,10 +272,12 @@ def orgs_with_buffered_requests():
 def buffered_requests(org_id, start=0, stop=-1):
     """The entries waiting in Redis, oldest first; start and stop index the list as LRANGE does."""
     if jobs.redis is None or not current_app.config.get("USE_REDIS_QUEUE"):
-        return []
+        return []   # no Redis: record_request wrote every entry to the table, nothing waits
     try:
         return [json.loads(raw) for raw in jobs.redis.lrange(_log_key(org_id), start, stop)]
     except RedisError:
+        # Redis is down: the page shows the stored rows; the waiting entries stay in Redis for the sweeper.
+        log.warning("could not read the buffered SCIM request log", exc_info=True)
         return []
 
 
@@ -287,6 +289,16 @@ def drop_buffered_requests(org_id, count):
         jobs.redis.srem(jobs.key(_PENDING_ORGS), str(org_id))
         if jobs.redis.llen(_log_key(org_id)):   # an entry arrived between the two: keep the org pending
             jobs.redis.sadd(jobs.key(_PENDING_ORGS), str(org_id))
+
+
+def forget_requests_of_deleted_org(org_id):
+    """Drop the entries waiting for an org that no longer exists (its stored log went with it), so they
+    do not fail every sweep. Returns whether the org was gone."""
+    if db.session.get(Organization, org_id) is not None:
+        return False
+    jobs.redis.delete(_log_key(org_id))
+    jobs.redis.srem(jobs.key(_PENDING_ORGS), str(org_id))
+    return True
 
 
 def recent_requests(org_id, limit=50):

@@ -410,6 +410,18 @@ def test_a_crash_after_storing_the_log_stores_each_entry_once(scim):
     assert settings.buffered_requests(scim.org.id) == [] and settings.orgs_with_buffered_requests() == []
 
 
+def test_entries_waiting_for_a_deleted_org_do_not_block_the_sweep(scim, other_scim):
+    from jobs.sweeper import sweep_scim_request_logs
+    from services import orgs
+    scim.get("/Users")
+    other_scim.get("/Users")
+    orgs.delete_org(scim.org, SYSTEM, scim.org.slug)
+    db.session.commit()
+    assert sweep_scim_request_logs() == 1          # the other org's entry is stored...
+    assert len(_stored_log(other_scim.org.id)) == 1
+    assert settings.orgs_with_buffered_requests() == []   # ...and the deleted org's is dropped
+
+
 def test_the_request_log_goes_to_the_database_when_redis_refuses_it(scim, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
     from extensions import jobs
