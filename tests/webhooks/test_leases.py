@@ -73,12 +73,18 @@ def test_slow_healthy_receivers_get_every_message_once(app, make, receiver, scal
     assert all(a.succeeded and a.response_status == 200 and a.error is None for a in attempts)
 
 
-def test_a_lease_about_to_end_is_extended_before_the_send(app, make, receiver, clock):
+def one_claimed_delivery(make, receiver):
+    """(delivery id, its task) of one event's delivery, claimed with a 60 s lease."""
     org = make.org()
     make_endpoint(org, receiver.url())
     fire(org)
     [delivery_id] = db.session.scalars(select(WebhookDelivery.id)).all()
     [task], _ = webhooks.claim([delivery_id], lease_seconds=60)
+    return delivery_id, task
+
+
+def test_a_lease_about_to_end_is_extended_before_the_send(app, make, receiver, clock):
+    delivery_id, task = one_claimed_delivery(make, receiver)
     clock.advance(55)    # it waited in the worker: 5 s left, less than a 15 s request needs
     [owned] = webhooks.start_attempts([task], 60, webhooks.send_seconds(15, 60))
     lease_left = (db.session.get(WebhookDelivery, delivery_id).lease_expires_at - webhooks.now()).total_seconds()
@@ -86,11 +92,7 @@ def test_a_lease_about_to_end_is_extended_before_the_send(app, make, receiver, c
 
 
 def test_a_lease_taken_over_meanwhile_is_not_sent(app, make, receiver, clock):
-    org = make.org()
-    make_endpoint(org, receiver.url())
-    fire(org)
-    [delivery_id] = db.session.scalars(select(WebhookDelivery.id)).all()
-    [stale], _ = webhooks.claim([delivery_id], lease_seconds=60)
+    delivery_id, stale = one_claimed_delivery(make, receiver)
     clock.advance(61)    # the lease ran out and the sweeper handed the delivery to another worker
     [fresh], _ = webhooks.claim([delivery_id], lease_seconds=60)
     assert webhooks.start_attempts([stale], 60, webhooks.send_seconds(15, 60)) == []
