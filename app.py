@@ -218,7 +218,7 @@ def _register_error_handlers(app):
             app.logger.warning("rollback failed after an error", exc_info=True)
         if isinstance(exc, OperationalError):
             # The database is unreachable (restart, failover): a 503 that says so and asks to retry,
-            # rendered without touching the database; pool_pre_ping reconnects once it is back.
+            # rendered without touching the database; the pool drops dead connections once it is back.
             app.logger.error("database unavailable on %s %s: %s", request.method, logs.logged_path(request), exc.orig)
             return render_unavailable(503, "Orgkit cannot reach its database right now. Try again in a moment.")
         app.logger.exception("unhandled error on %s %s", request.method, logs.logged_path(request))

@@ -126,7 +126,9 @@ class Config:
         for name, default, _ in SETTINGS:
             setattr(self, name, _env(name, default))
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(self.DATABASE_URL)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # No pool_pre_ping: extensions._refuse_connection_the_server_closed finds closed connections
+        # without its round trip per request.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {}
         self.SMTP_PORT = int(self.SMTP_PORT)
         self.TRUSTED_PROXY_COUNT = int(self.TRUSTED_PROXY_COUNT)
         self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)

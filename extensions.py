@@ -9,6 +9,7 @@ other way round.
 import importlib
 import logging
 import queue
+import select
 import threading
 
 from flask_limiter import Limiter
@@ -21,7 +22,9 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.pool import Pool
 
 import logs
 
@@ -177,3 +180,25 @@ def _sqlite_enforce_foreign_keys(dbapi_connection, connection_record):
 
 def _unicode_lower(value):
     return value.lower() if isinstance(value, str) else value
+
+
+@event.listens_for(Pool, "checkout")
+def _refuse_connection_the_server_closed(dbapi_connection, connection_record, connection_proxy):
+    """Hand out no pooled PostgreSQL connection that the server has closed, without a round trip.
+
+    An idle connection has nothing to read: PostgreSQL sends a client nothing unprompted but the
+    FATAL message of a terminated backend (a restart, pg_terminate_backend, idle_session_timeout),
+    and a closed socket reads as end of file. So a socket that is readable, or a connection psycopg
+    already knows is broken, is dropped here and the pool opens a fresh one (SQLAlchemy retries a
+    checkout that raises DisconnectionError). This replaces pool_pre_ping, which sent a SELECT on
+    every checkout, a round trip per request (issue 17). A connection that dies silently (a network
+    partition without a FIN) is caught by neither this nor the ping until TCP gives up.
+    """
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:   # SQLite: a file, nothing to lose
+        return
+    if dbapi_connection.broken or dbapi_connection.closed:
+        raise DisconnectionError("the connection is closed")
+    readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server sent something to an idle connection: it closed it")

@@ -72,7 +72,8 @@ def test_postgres_restarted_errors_only_during_the_outage_then_reconnects(app, p
     assert [web.get(path).status_code for path in pages] == [200, 200, 200]  # pooled connections exist
 
     # A quick restart between two requests: the pooled connection is dead but nothing told the pool.
-    # pool_pre_ping notices before the request uses it and reconnects, so not one request fails.
+    # The pool sees the closed socket before the request uses it and reconnects (extensions.py), so not
+    # one request fails.
     private_postgres.stop()
     private_postgres.start()
     assert [web.get(path).status_code for _ in range(5) for path in pages] == [200] * 15
