@@ -16,7 +16,7 @@ from services.events import Actor
 from services.json_text import unstorable_text
 from services.scim import DEFAULT_COUNT, MAX_RESULTS, SEARCH_SCHEMA, LIST_SCHEMA, ScimError, invalid_syntax, invalid_value, not_found
 from services.scim import provisioning, settings
-from services.scim.resources import Projection, etag, group_members, group_resource, user_groups, user_resource
+from services.scim.resources import Projection, etag, group_members, group_resource, read_user_resource, user_resource
 from services.scim.schema import GROUP, USER, resource_type_documents, schema_documents, service_provider_config
 from tenancy import bind_org, public_page
 
@@ -339,9 +339,8 @@ def _list_users(source=None):
     start_index, count, text, attributes, excluded = list_parameters(source)
     projection = Projection(USER, attributes, excluded)
     total, rows = provisioning.list_page(ScimUser, "User", g.scim_org.id, text, start_index, count)
-    groups = user_groups([r.id for r in rows]) if projection.wants("groups") else {}
     base = base_url()
-    resources = [projection.apply(user_resource(r, base, groups.get(r.id, []))) for r in rows]
+    resources = [projection.apply(read_user_resource(r, base)) for r in rows]
     g.scim_summary = f"listed users{' where ' + text if text else ''}: {total} found"
     return scim_response({"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start_index,
                           "itemsPerPage": len(resources), "Resources": resources})

@@ -14,7 +14,7 @@ from services.events import emit, target, user_target
 from services.scim import ENTERPRISE_SCHEMA, MAX_RESULTS, ScimError, invalid_value, not_found
 from services.scim.filters import FilterTranslator, parse_filter, where_clause
 from services.scim.patch import Patcher, read_operations
-from services.scim.resources import user_resource
+from services.scim.resources import read_columns, user_resource
 from services.scim.schema import (
     ENTERPRISE_ATTRIBUTES, GROUP, NAME_SUB, USER, USER_ATTRIBUTES, VALUE_TABLE_ATTRIBUTES, clean_resource,
 )
@@ -48,30 +48,37 @@ def group_target(group):
 # --- Listing ---------------------------------------------------------------------------------------
 
 def list_page(model, kind_name, org_id, filter_text, start_index, count):
-    """(totalResults, rows of one page) with the filter run in SQL and a stable order."""
+    """(totalResults, rows of one page) with the filter run in SQL and a stable order. The rows are
+    Core rows of read_columns(model), read on the session's connection without the ORM: a read builds
+    resources from them and needs nothing else (issue 17)."""
     condition = model.org_id == org_id
     if filter_text:
         condition = and_(condition, where_clause(kind_name, filter_text))
     limit = min(count, MAX_RESULTS)
+    # totalResults rides on the page's first statement: PostgreSQL and SQLite run an uncorrelated
+    # scalar subquery once, so the COUNT costs no round trip of its own.
+    total = select(func.count(model.id)).where(condition).correlate(None).scalar_subquery().label("total_results")
+    connection = db.session.connection()
     rows = []
     if limit > 0:
         if start_index == 1:
-            page = select(model).where(condition).limit(limit)
+            page = select(*read_columns(model), total).where(condition).limit(limit)
         else:
             # startIndex is an offset by protocol (RFC 7644 section 3.4.2.4). Skipping rows on the
             # narrow (org_id, created_at, id) index, then loading only the page's rows by primary key,
             # keeps a late page cheap: one SELECT of whole users with OFFSET 9,900 built and dropped
             # 9,900 joined rows (97 ms). Two statements, not a subquery, so the planner cannot trade
             # the key lookups for a scan of the whole table (it did, for an org holding most rows).
-            ids = db.session.scalars(select(model.id).where(condition).order_by(model.created_at, model.id)
-                                     .offset(start_index - 1).limit(limit)).all()
-            page = select(model).where(model.id.in_(ids))
-        rows = db.session.scalars(page.order_by(model.created_at, model.id)).all()
-    if 0 < len(rows) < limit or (not rows and start_index == 1 and limit > 0):
-        # A short page is the last one, so it already tells the total: the COUNT would cost a
-        # round trip on the commonest IdP call (a userName eq filter matching one user or none).
-        return start_index - 1 + len(rows), rows
-    return db.session.scalar(select(func.count(model.id)).where(condition)), rows
+            skipped = connection.execute(select(model.id, total).where(condition).order_by(model.created_at, model.id)
+                                         .offset(start_index - 1).limit(limit)).all()
+            if not skipped:
+                return connection.execute(select(total)).scalar(), []
+            page = select(*read_columns(model), literal(skipped[0].total_results).label("total_results")).where(
+                model.id.in_([row.id for row in skipped]))
+        rows = connection.execute(page.order_by(model.created_at, model.id)).all()
+    if rows:
+        return rows[0].total_results, rows
+    return connection.execute(select(total)).scalar(), rows
 
 
 # --- Users -----------------------------------------------------------------------------------------

@@ -1,9 +1,15 @@
 """SCIM JSON representations of ScimUser and ScimGroup rows, and the attributes/excludedAttributes
 projection (RFC 7644 section 3.4.2.5)."""
-from sqlalchemy import select
+import json
+import uuid
+from functools import lru_cache
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Row
 
 from extensions import db
-from models import ScimGroup, ScimGroupMember, ScimUser
+from models import ScimGroup, ScimGroupMember, ScimUser, ScimUserValue
 from services.scim import ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, invalid_value
 from services.scim.schema import ENTERPRISE_ATTRIBUTES, GROUP, NAME_SUB, USER, USER_ATTRIBUTES, VALUE_TABLE_ATTRIBUTES
 
@@ -17,10 +23,61 @@ def etag(version):
 
 
 def _loaded(row):
-    """A row's loaded column values without the ORM's per-attribute descriptor (an expired or unloaded
-    column falls back to it, which loads it)."""
+    """A row's column values by name: a Core row (the read path) or an ORM object (a write), read
+    without the ORM's per-attribute descriptor (an expired or unloaded column falls back to it, which
+    loads it)."""
+    if isinstance(row, Row):
+        return row._mapping.__getitem__
     loaded = row.__dict__
     return lambda column: loaded[column] if column in loaded else getattr(row, column)
+
+
+def read_columns(model):
+    """The columns a resource is built from, for reads that skip the ORM (issue 17: a page of 100
+    users from Core rows costs a fraction of 100 ORM objects). A user's row also carries its values
+    and its groups (json_items), so a lookup or a page needs no statement per kind."""
+    if model is ScimUser:
+        return _user_read_columns(db.session.get_bind().dialect.name)
+    return tuple(model.__table__.c)
+
+
+def _json_items(dialect_name, columns, where, order_by):
+    """A correlated scalar subquery: the rows matching where, in order, as a JSON array of arrays
+    (one array of columns per row); NULL or [] when there are none."""
+    if dialect_name == "postgresql":
+        return (select(func.json_agg(aggregate_order_by(func.json_build_array(*columns), *order_by)))
+                .where(where).scalar_subquery())
+    # SQLite: json_group_array keeps the order of the subquery it reads (its aggregates take no ORDER BY
+    # before 3.44).
+    ordered = select(*columns).where(where).order_by(*order_by).correlate(ScimUser.__table__).subquery()
+    return select(func.json_group_array(func.json_array(*ordered.c))).scalar_subquery()
+
+
+@lru_cache(maxsize=2)
+def _user_read_columns(dialect_name):
+    users = ScimUser.__table__
+    values = ScimUserValue.__table__
+    members, groups = ScimGroupMember.__table__, ScimGroup.__table__
+    return (*users.c,
+            _json_items(dialect_name, (values.c.attribute, values.c.value, values.c.display, values.c.type, values.c.is_primary),
+                        values.c.scim_user_id == users.c.id, (values.c.position,)).label("json_values"),
+            _json_items(dialect_name, (groups.c.id, groups.c.display_name),
+                        and_(members.c.scim_user_id == users.c.id, groups.c.id == members.c.group_id),
+                        (groups.c.display_name,)).label("json_groups"))
+
+
+def _json_list(value):
+    if value is None:
+        return ()
+    return json.loads(value) if isinstance(value, str) else value   # SQLite gives text, psycopg the list
+
+
+def read_user_resource(row, base_url):
+    """The User resource of a Core row of read_columns(ScimUser)."""
+    values = [(attribute, value, display, type_, None if primary is None else bool(primary))
+              for attribute, value, display, type_, primary in _json_list(row.json_values)]
+    groups = [(uuid.UUID(str(group_id)), name) for group_id, name in _json_list(row.json_groups)]
+    return user_resource(row, base_url, groups, values)
 
 
 def _meta(kind, row, base_url):
@@ -56,8 +113,9 @@ _NAME_COLUMNS = tuple((sub.name, sub.column) for sub in NAME_SUB)
 _ENTERPRISE_COLUMNS = tuple((attr.name, attr.column) for attr in ENTERPRISE_ATTRIBUTES if attr.column)
 
 
-def user_resource(scim_user, base_url, groups=None):
-    """The whole User resource (returned attributes only; password never)."""
+def user_resource(scim_user, base_url, groups=None, values=None):
+    """The whole User resource (returned attributes only; password never) of an ORM object, or of a
+    Core row with its values [(attribute, value, display, type, primary)] (read_user_resource)."""
     value_of = _loaded(scim_user)
     resource = {
         "schemas": [USER_SCHEMA],
@@ -77,16 +135,18 @@ def user_resource(scim_user, base_url, groups=None):
             name[sub] = value
     if name:
         resource["name"] = name
+    if values is None:
+        values = [(i.attribute, i.value, i.display, i.type, i.is_primary) for i in scim_user.values]
     by_attribute = {}
-    for item in scim_user.values:
-        entry = {"value": item.value}
-        if item.display is not None:
-            entry["display"] = item.display
-        if item.type is not None:
-            entry["type"] = item.type
-        if item.is_primary is not None:
-            entry["primary"] = item.is_primary
-        by_attribute.setdefault(item.attribute, []).append(entry)
+    for attribute, value, display, type_, primary in values:
+        entry = {"value": value}
+        if display is not None:
+            entry["display"] = display
+        if type_ is not None:
+            entry["type"] = type_
+        if primary is not None:
+            entry["primary"] = primary
+        by_attribute.setdefault(attribute, []).append(entry)
     for attribute in VALUE_TABLE_ATTRIBUTES:
         if attribute in by_attribute:
             resource[attribute] = by_attribute[attribute]
@@ -94,7 +154,7 @@ def user_resource(scim_user, base_url, groups=None):
     if addresses:
         resource["addresses"] = addresses
     if groups is None:
-        groups = user_groups([scim_user.id]).get(scim_user.id, [])
+        groups = user_groups([value_of("id")]).get(value_of("id"), [])
     if groups:
         resource["groups"] = [
             {"value": str(group_id), "display": name, "$ref": f"{base_url}/Groups/{group_id}", "type": "direct"}
@@ -132,12 +192,15 @@ def group_members(group_ids):
 
 
 def group_resource(group, base_url, members=None, include_members=True):
-    resource = {"schemas": [GROUP_SCHEMA], "id": str(group.id), "displayName": group.display_name}
-    if group.external_id is not None:
-        resource["externalId"] = group.external_id
+    """The Group resource of an ORM object or of a Core row of read_columns(ScimGroup)."""
+    value_of = _loaded(group)
+    group_id = value_of("id")
+    resource = {"schemas": [GROUP_SCHEMA], "id": str(group_id), "displayName": value_of("display_name")}
+    if value_of("external_id") is not None:
+        resource["externalId"] = value_of("external_id")
     if include_members:
         if members is None:
-            members = group_members([group.id]).get(group.id, [])
+            members = group_members([group_id]).get(group_id, [])
         resource["members"] = [
             {"value": str(user_id), "$ref": f"{base_url}/Users/{user_id}"}
             for user_id, display in members

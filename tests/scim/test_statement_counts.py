@@ -33,14 +33,42 @@ def writes(statements):
     return [s for s in statements if not s.upper().startswith("SELECT")]
 
 
-def test_a_lookup_by_user_name_is_four_selects_and_commits_nothing(scim):
-    scim.create_user("ada@example.com")
+def test_a_lookup_by_user_name_is_two_selects_and_commits_nothing(scim):
+    ada = scim.create_user("ada@example.com", phoneNumbers=[{"value": "+1 555 0100", "type": "work"}],
+                           emails=[{"value": "ada@example.com", "type": "work", "primary": True},
+                                   {"value": "ada@home.example", "type": "home", "primary": False}])
+    group = scim.create_group("Engineers", members=[ada["id"]])
+    scim.create_group("Analysts", members=[ada["id"]])
     response, statements, commits = cost_of(lambda: scim.get("/Users?filter=" + quote('userName eq "ada@example.com"')))
     assert response.status_code == 200 and response.get_json()["totalResults"] == 1
-    # The token (its org, config and creator joined in, binding the org on PostgreSQL), the user, its
-    # multi-valued attributes, its groups. The request log goes to Redis; last-used goes with it.
-    assert len(statements) == 4, statements
+    # The token (its org, config and creator joined in, binding the org on PostgreSQL), then the user
+    # with its multi-valued attributes, its groups and the total in the same statement. The request
+    # log goes to Redis; last-used goes with it.
+    assert len(statements) == 2, statements
     assert writes(statements) == [] and commits == 0
+    [found] = response.get_json()["Resources"]
+    # What that one statement carries is the whole resource: values in order, groups by name.
+    assert found == scim.get(f"/Users/{ada['id']}").get_json()
+    assert [(e["value"], e["type"], e["primary"]) for e in found["emails"]] == [
+        ("ada@example.com", "work", True), ("ada@home.example", "home", False)]
+    assert found["phoneNumbers"] == [{"value": "+1 555 0100", "type": "work"}]
+    assert [g["display"] for g in found["groups"]] == ["Analysts", "Engineers"]
+    assert found["groups"][1]["value"] == group["id"]
+
+
+def test_a_page_is_one_select_at_the_start_and_two_further_on(scim):
+    for i in range(5):
+        scim.create_user(f"page{i}@example.com")
+    for start, expected in ((1, 1), (3, 2)):
+        response, statements, commits = cost_of(lambda: scim.get(f"/Users?startIndex={start}&count=2"))
+        body = response.get_json()
+        assert body["totalResults"] == 5 and body["itemsPerPage"] == 2 and body["startIndex"] == start
+        # After the token's: the page with its total (and at a later start the ids skipped to first).
+        assert len(statements) == 1 + expected, statements
+        assert commits == 0
+    # Past the end: no rows, and the total still right.
+    body = scim.get("/Users?startIndex=9&count=2").get_json()
+    assert body["totalResults"] == 5 and body["Resources"] == []
 
 
 def test_a_create_writes_everything_in_one_transaction_within_its_statement_budget(scim):
