@@ -18,10 +18,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import lazyload
 
 from db_scope import bind_org, lookup_binds
@@ -70,11 +71,14 @@ def _pending(org, key):
         SsoPendingLogin.consumed_at.is_(None), SsoPendingLogin.expires_at > utcnow()))
 
 
+_CONSUME = (update(SsoPendingLogin.__table__)
+            .where(SsoPendingLogin.id == bindparam("pending_id"), SsoPendingLogin.consumed_at.is_(None))
+            .values(consumed_at=bindparam("now")))
+
+
 def _consume(pending):
     """Mark pending used in one UPDATE, so two requests racing with one key cannot both finish it."""
-    return db.session.execute(
-        update(SsoPendingLogin).where(SsoPendingLogin.id == pending.id, SsoPendingLogin.consumed_at.is_(None))
-        .values(consumed_at=utcnow()).execution_options(synchronize_session=False)).rowcount == 1
+    return db.session.execute(_CONSUME, {"pending_id": pending.id, "now": utcnow()}).rowcount == 1
 
 
 EXPIRED = ("This sign-in has expired or was already used. Start again from the login page "
@@ -103,6 +107,29 @@ def _started_elsewhere(pending, nonce, expected=_UNREAD):
     return not (expected and nonce and hmac.compare_digest(expected, login._hash_key(nonce)))
 
 
+@lru_cache(maxsize=2)
+def _finishing_statement(dialect_name):
+    """_finishing's SELECT, built once per dialect (parameters org_id, key_hash, now): building and
+    keying it anew on every login cost more Python than the database spends running it."""
+    return (
+        select(Organization, SsoConnection, SsoPendingLogin, SsoRequestState.browser_nonce_hash,
+               SsoIdentity, User, Membership, webhooks.active_endpoints_clause(Organization.id).label("hooks"),
+               *lookup_binds(Organization.id, dialect_name))
+        .outerjoin(SsoConnection, SsoConnection.org_id == Organization.id)
+        .outerjoin(SsoPendingLogin, and_(
+            SsoPendingLogin.org_id == Organization.id, SsoPendingLogin.key_hash == bindparam("key_hash"),
+            SsoPendingLogin.consumed_at.is_(None), SsoPendingLogin.expires_at > bindparam("now")))
+        .outerjoin(SsoRequestState, SsoRequestState.id == SsoPendingLogin.request_state_id)
+        .outerjoin(SsoIdentity, and_(SsoIdentity.org_id == Organization.id,
+                                     SsoIdentity.name_id == SsoPendingLogin.identity["name_id"].as_string()))
+        .outerjoin(User, User.id == SsoIdentity.user_id)
+        .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.org_id == Organization.id))
+        .where(Organization.id == bindparam("org_id"))
+        # Their eager inner joins would turn the outer joins above into inner ones; the rows they would
+        # load are in this row already (the identity map answers the many-to-ones without a query).
+        .options(lazyload(SsoIdentity.user), lazyload(Membership.user), lazyload(Membership.org)))
+
+
 def _finishing(org_ref, key):
     """(org, connection, pending, the nonce hash of the browser that started it, (linked identity, user,
     membership)) for a finishing request, in one statement where the person signed in through this IdP
@@ -114,24 +141,8 @@ def _finishing(org_ref, key):
     org_id = parse_uuid(org_ref)
     if org_id is None:
         return None, None, None, None, None
-    dialect_name = db.session.get_bind().dialect.name
-    row = db.session.execute(
-        select(Organization, SsoConnection, SsoPendingLogin, SsoRequestState.browser_nonce_hash,
-               SsoIdentity, User, Membership, webhooks.active_endpoints_clause(Organization.id).label("hooks"),
-               *lookup_binds(Organization.id, dialect_name))
-        .outerjoin(SsoConnection, SsoConnection.org_id == Organization.id)
-        .outerjoin(SsoPendingLogin, and_(
-            SsoPendingLogin.org_id == Organization.id, SsoPendingLogin.key_hash == login._hash_key(key or ""),
-            SsoPendingLogin.consumed_at.is_(None), SsoPendingLogin.expires_at > utcnow()))
-        .outerjoin(SsoRequestState, SsoRequestState.id == SsoPendingLogin.request_state_id)
-        .outerjoin(SsoIdentity, and_(SsoIdentity.org_id == Organization.id,
-                                     SsoIdentity.name_id == SsoPendingLogin.identity["name_id"].as_string()))
-        .outerjoin(User, User.id == SsoIdentity.user_id)
-        .outerjoin(Membership, and_(Membership.user_id == User.id, Membership.org_id == Organization.id))
-        .where(Organization.id == org_id)
-        # Their eager inner joins would turn the outer joins above into inner ones; the rows they would
-        # load are in this row already (the identity map answers the many-to-ones without a query).
-        .options(lazyload(SsoIdentity.user), lazyload(Membership.user), lazyload(Membership.org))).first()
+    row = db.session.execute(_finishing_statement(db.session.get_bind().dialect.name), {
+        "org_id": org_id, "key_hash": login._hash_key(key or ""), "now": utcnow()}).first()
     if row is None:
         return None, None, None, None, None
     org, connection, pending, expected_nonce, linked, user, membership, hooks = row[:8]

@@ -24,10 +24,11 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from flask import current_app
 from lxml import etree
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import lazyload
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -92,6 +93,11 @@ class AcsOutcome:
     finish_key: str | None = None  # the one-time key of the validated response the browser finishes
 
 
+# Built once: the SSO log row and the held response are written on every login.
+_LOG = insert(SsoLoginAttempt.__table__)
+_HOLD = insert(SsoPendingLogin.__table__)
+
+
 def _hash_key(key):
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -99,6 +105,14 @@ def _hash_key(key):
 def org_for_ref(org_ref):
     """The org named by the id in an SSO URL, or None."""
     return org_and_connection(org_ref)[0]
+
+
+@lru_cache(maxsize=2)
+def _org_and_connection_statement(dialect_name):
+    """org_and_connection's SELECT, built once per dialect (parameter org_id)."""
+    return (select(Organization, SsoConnection, *lookup_binds(Organization.id, dialect_name))
+            .outerjoin(SsoConnection, SsoConnection.org_id == Organization.id)
+            .where(Organization.id == bindparam("org_id")))
 
 
 def org_and_connection(org_ref):
@@ -109,9 +123,8 @@ def org_and_connection(org_ref):
     org_id = parse_uuid(org_ref)
     if org_id is None:
         return None, None
-    row = db.session.execute(select(Organization, SsoConnection, *lookup_binds(
-        Organization.id, db.session.get_bind().dialect.name)).outerjoin(
-        SsoConnection, SsoConnection.org_id == Organization.id).where(Organization.id == org_id)).first()
+    row = db.session.execute(_org_and_connection_statement(db.session.get_bind().dialect.name),
+                             {"org_id": org_id}).first()
     if row is None:
         return None, None
     bind_org(row[0], set_by_lookup=True)
@@ -149,10 +162,11 @@ def hold(org, state, initiated_by, identity, return_path):
     from services.sso.finish import PENDING_TTL
     key = secrets.token_urlsafe(32)
     kept = {name: identity[name] for name in ("name_id", "email", "name", "groups", "groups_unknown")}
-    db.session.add(SsoPendingLogin(org_id=org.id, key_hash=_hash_key(key), request_state_id=state.id if state else None,
-                                   initiated_by=initiated_by, identity=kept, return_path=return_path or "",
-                                   expires_at=utcnow() + PENDING_TTL))
-    db.session.flush()
+    now = utcnow()
+    # A Core INSERT: nothing in this request reads the row back, so the ORM's unit of work is not needed.
+    db.session.execute(_HOLD, {"id": uuid.uuid4(), "created_at": now, "org_id": org.id, "key_hash": _hash_key(key),
+                               "request_state_id": state.id if state else None, "initiated_by": initiated_by,
+                               "identity": kept, "return_path": return_path or "", "expires_at": now + PENDING_TTL})
     return key
 
 
@@ -274,6 +288,17 @@ def _validate(org, connection, saml_response, relay_state, oversized=False):
     return auth, state, return_path, identity
 
 
+@lru_cache(maxsize=2)
+def _remember_statement(dialect_name):
+    """The replay cache's INSERT, built once per dialect. It inserts unless the id is there (ON CONFLICT
+    DO NOTHING on PostgreSQL and SQLite): the unique constraint decides, so two racing posts of one
+    assertion cannot both win. Parameters: the row's columns, domain_org_id and domain (check 6)."""
+    dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    table = SsoAssertionReplay.__table__
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]).returning(
+        table.c.id, domains.verified_for_clause(bindparam("domain_org_id"), bindparam("domain")).label("domain_verified"))
+
+
 def _remember_assertion(org, auth, name_id, email):
     """The replay cache: an assertion id is accepted once, and kept until the assertion expires.
 
@@ -287,14 +312,9 @@ def _remember_assertion(org, auth, name_id, email):
     expires = datetime.fromtimestamp(not_on_or_after, timezone.utc) if not_on_or_after else utcnow()
     # Kept past the assertion's own end by python3-saml's allowed clock drift.
     expires = max(expires, utcnow()) + timedelta(minutes=10)
-    # One statement that inserts unless the id is there (ON CONFLICT DO NOTHING on PostgreSQL and
-    # SQLite): the unique constraint decides, so two racing posts of one assertion cannot both win.
-    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = SsoAssertionReplay.__table__
-    inserted = db.session.execute(dialect_insert(table).values(
-        id=uuid.uuid4(), org_id=org.id, assertion_id=assertion_id[:255], expires_at=expires, created_at=utcnow(),
-    ).on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]).returning(
-        table.c.id, domains.verified_for_clause(org.id, domains.email_domain(email)).label("domain_verified"))).first()
+    inserted = db.session.execute(_remember_statement(db.session.get_bind().dialect.name), {
+        "id": uuid.uuid4(), "org_id": org.id, "assertion_id": assertion_id[:255], "expires_at": expires,
+        "created_at": utcnow(), "domain_org_id": org.id, "domain": domains.email_domain(email)}).first()
     if inserted is None:
         raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
     return bool(inserted.domain_verified)
@@ -375,13 +395,26 @@ def provision(org, connection, identity, actor, consented=False, resolved=None):
     return user
 
 
+@dataclass(frozen=True)
+class LoggedAttempt:
+    """What the callers of _log read of the SSO log row it wrote (its reference, and whether it passed)."""
+    id: uuid.UUID
+    outcome: str
+
+    @property
+    def succeeded(self):
+        return self.outcome == "succeeded"
+
+
 def _log(org, outcome, reason, initiated_by, ip, name_id=None, email=None, user=None, attributes=None):
-    attempt = SsoLoginAttempt(org_id=org.id if org else None, outcome=outcome, reason=reason[:500],
-                              initiated_by=initiated_by, name_id=(name_id or None) and name_id[:512],
-                              email=(email or None) and email[:254], user_id=user.id if user else None,
-                              attributes=attributes, ip=ip)
-    db.session.add(attempt)
-    db.session.flush()
+    """Write one SSO log row (a Core INSERT: nothing reads it back in this request)."""
+    if user is not None and user in db.session.new:
+        db.session.flush()  # a first login's account, made in this transaction: the row refers to it
+    attempt = LoggedAttempt(uuid.uuid4(), outcome)
+    db.session.execute(_LOG, {"id": attempt.id, "created_at": utcnow(), "org_id": org.id if org else None,
+                              "outcome": outcome, "reason": reason[:500], "initiated_by": initiated_by,
+                              "name_id": (name_id or None) and name_id[:512], "email": (email or None) and email[:254],
+                              "user_id": user.id if user else None, "attributes": attributes, "ip": ip})
     return attempt
 
 
