@@ -55,7 +55,12 @@ class Organization(UUIDPrimaryKey, CreatedAt, db.Model):
 
 class Membership(UUIDPrimaryKey, CreatedAt, OrgScoped, db.Model):
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id"),
+        # An org's admins and owners (who an event notifies, who may not be left without an owner)
+        # without reading every membership: 2.4 ms on an org of 10,000, twice per SCIM create (issue 17).
+        Index("ix_memberships_org_role", "org_id", "role"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20), nullable=False)
