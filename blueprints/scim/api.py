@@ -77,7 +77,7 @@ def authenticate():
                         f"Retry after {counter.reset_seconds()} seconds.", headers={"Retry-After": str(counter.reset_seconds())})
     if found is None:
         raise ScimError(401, "A valid SCIM bearer token is required (Authorization: Bearer okscim_...).")
-    token, org, config = found
+    token, org, enabled = found
     g.scim_token, g.scim_org = token, org
     # Plain values for the request log, which is written after the request's own commit has expired
     # the rows (reading them there would reload both).
@@ -85,7 +85,7 @@ def authenticate():
     # The token named the org: from here on PostgreSQL shows no other org's rows (bound by the lookup
     # itself in this transaction).
     bind_org(org, set_by_lookup=True)
-    if config is None or not config.enabled:
+    if not enabled:
         raise ScimError(403, "SCIM provisioning is turned off for this organization. An admin can turn it on in its SCIM settings.")
     if org.is_suspended and request.method not in ("GET", "HEAD"):
         raise ScimError(403, "This organization is suspended, so it is read-only.")

@@ -120,7 +120,10 @@ def revocation_note(token, actor_label="an owner"):
 def _token_lookup(dialect_name):
     # Built once: constructing the statement costs about as much as running it (bench/scim.py).
     return (
-        select(ScimToken, Organization, ScimConfig, Membership.role, Membership.deactivated_at, User.is_deactivated,
+        # The token and its config as the few columns a request reads (ORM objects of them cost more
+        # Python than the statement's round trip); the org as the object services take.
+        select(ScimToken.id, ScimToken.prefix, ScimToken.token_hash, ScimToken.created_by_id, Organization,
+               ScimConfig.enabled, Membership.role, Membership.deactivated_at, User.is_deactivated,
                *lookup_binds(ScimToken.org_id, dialect_name))
         .join(Organization, Organization.id == ScimToken.org_id)
         .outerjoin(ScimConfig, ScimConfig.org_id == ScimToken.org_id)
@@ -131,7 +134,8 @@ def _token_lookup(dialect_name):
 
 
 def authenticate(raw_token):
-    """(token, org, config) for a live bearer token, else None. The lookup is by SHA-256, so the
+    """(token, org, enabled) for a live bearer token, else None: token a row of id, prefix, token_hash
+    and created_by_id; enabled whether the org has SCIM on. The lookup is by SHA-256, so the
     comparison never touches the secret; the digest is compared again in constant time. On
     PostgreSQL the same statement binds the token's org for row-level security (db_scope): follow
     with bind_org(org, set_by_lookup=True)."""
@@ -139,9 +143,10 @@ def authenticate(raw_token):
         return None
     digest = hash_token(raw_token)
     row = db.session.execute(_token_lookup(db.session.get_bind().dialect.name), {"digest": digest}).first()
-    if row is None or not hmac.compare_digest(row[0].token_hash, digest):
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    token, org, config, creator_role, creator_suspended_at, creator_deactivated = row[:6]
+    org, enabled, creator_role, creator_suspended_at, creator_deactivated = row[4:9]
+    token = row
     if token.created_by_id is not None and (
         creator_role is None or creator_suspended_at is not None or creator_deactivated
         or not role_can(creator_role, "trust.manage")
@@ -149,7 +154,7 @@ def authenticate(raw_token):
         # Revocation when the creator loses access is the rule (services/credentials.py); this check
         # also covers an account deactivated everywhere, as API keys do.
         return None
-    return token, org, config
+    return token, org, bool(enabled)
 
 
 # "Last used" is shown to the minute; writing it on every call would add a write per request. It is
