@@ -123,7 +123,10 @@ def start_gunicorn():
     root = Path(__file__).resolve().parents[1]
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "--no-control-socket", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "sync", "--log-level", "warning", "bench.scim:build_app()"],
+         # --threads 1: gunicorn.conf.py (read from the working directory) sets 4, and with more than
+         # one thread gunicorn swaps the sync worker for gthread, which hands every request to a pool
+         # thread: issue 17's set-up is one worker with one thread.
+         "--threads", "1", "--worker-class", "sync", "--log-level", "warning", "bench.scim:build_app()"],
         cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # its access lines would bury the table
     wait_for(port, server, "gunicorn")

@@ -53,12 +53,16 @@ def _json_items(dialect_name, columns, where, order_by):
     return select(func.json_group_array(func.json_array(*ordered.c))).scalar_subquery()
 
 
+_NOT_IN_A_USER_RESOURCE = {"org_id", "membership_id", "user_id", "invitation_id", "user_name_lower"}
+
+
 @lru_cache(maxsize=2)
 def _user_read_columns(dialect_name):
     users = ScimUser.__table__
     values = ScimUserValue.__table__
     members, groups = ScimGroupMember.__table__, ScimGroup.__table__
-    return (*users.c,
+    # Only what user_resource reads: psycopg builds a description of every column of every result.
+    return (*(c for c in users.c if c.name not in _NOT_IN_A_USER_RESOURCE),
             _json_items(dialect_name, (values.c.attribute, values.c.value, values.c.display, values.c.type, values.c.is_primary),
                         values.c.scim_user_id == users.c.id, (values.c.position,)).label("json_values"),
             _json_items(dialect_name, (groups.c.id, groups.c.display_name),
