@@ -15,7 +15,8 @@ from services.scim.schema import ENTERPRISE_ATTRIBUTES, GROUP, NAME_SUB, USER, U
 
 
 def iso(dt):
-    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"   # stored in UTC
+    text = dt.isoformat(timespec="milliseconds")   # stored in UTC: "+00:00", or nothing on SQLite
+    return (text[:-6] if dt.tzinfo is not None else text) + "Z"
 
 
 def etag(version):
@@ -80,17 +81,18 @@ def read_user_resource(row, base_url):
     """The User resource of a Core row of read_columns(ScimUser)."""
     values = [(attribute, value, display, type_, None if primary is None else bool(primary))
               for attribute, value, display, type_, primary in _json_list(row.json_values)]
-    groups = [(uuid.UUID(str(group_id)), name) for group_id, name in _json_list(row.json_groups)]
+    # Group ids as text: PostgreSQL's JSON gives the canonical form; SQLite stores 32 hex digits.
+    groups = [(group_id if len(group_id) == 36 else str(uuid.UUID(group_id)), name)
+              for group_id, name in _json_list(row.json_groups)]
     return user_resource(row, base_url, groups, values)
 
 
-def _meta(kind, row, base_url):
-    value_of = _loaded(row)
+def _meta(kind, value_of, resource_id, base_url):
     return {
         "resourceType": kind,
         "created": iso(value_of("created_at")),
         "lastModified": iso(value_of("updated_at")),
-        "location": f"{base_url}/{kind}s/{value_of('id')}",
+        "location": f"{base_url}/{kind}s/{resource_id}",
         "version": etag(value_of("version")),
     }
 
@@ -121,9 +123,10 @@ def user_resource(scim_user, base_url, groups=None, values=None):
     """The whole User resource (returned attributes only; password never) of an ORM object, or of a
     Core row with its values [(attribute, value, display, type, primary)] (read_user_resource)."""
     value_of = _loaded(scim_user)
+    resource_id = str(value_of("id"))
     resource = {
         "schemas": [USER_SCHEMA],
-        "id": str(value_of("id")),
+        "id": resource_id,
     }
     external_id = value_of("external_id")
     if external_id is not None:
@@ -175,7 +178,7 @@ def user_resource(scim_user, base_url, groups=None, values=None):
     if enterprise:
         resource["schemas"].append(ENTERPRISE_SCHEMA)
         resource[ENTERPRISE_SCHEMA] = enterprise
-    resource["meta"] = _meta("User", scim_user, base_url)
+    resource["meta"] = _meta("User", value_of, resource_id, base_url)
     return resource
 
 
@@ -209,7 +212,7 @@ def group_resource(group, base_url, members=None, include_members=True):
             {"value": str(user_id), "$ref": f"{base_url}/Users/{user_id}"}
             for user_id, display in members
         ]
-    resource["meta"] = _meta("Group", group, base_url)
+    resource["meta"] = _meta("Group", value_of, resource["id"], base_url)
     return resource
 
 
