@@ -1,7 +1,8 @@
 """Members of an org: search and browse, change a role inline, remove with confirmation."""
-from flask import flash, get_template_attribute, make_response, redirect, request, url_for
+from flask import current_app, flash, get_template_attribute, make_response, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf
 from flask_login import current_user
+from jinja2.utils import htmlsafe_json_dumps
 
 from blueprints.members import bp
 from blueprints.members.forms import RemoveMemberForm, RoleForm
@@ -111,6 +112,8 @@ def _row_context(memberships, row_errors=None, saved_id=None):
         "can_manage": can_manage, "role_choices": assignable_roles(my_role), "me_id": me_id,
         "org_name": current_org.name, "members_url": url_for("members.members_list"),
         "csrf_value": generate_csrf(), "q": request.values.get("q", ""), "page_number": _page_number(),
+        # Where the list was (search and page) for a row's Remove to come back to: the same on every row.
+        "hx_vals": htmlsafe_json_dumps({"q": request.values.get("q", ""), "page": _page_number()}, dumps=current_app.json.dumps),
         "row_errors": row_errors or {}, "saved_id": saved_id,
         # Who has a second factor (services/twofactor.py), in one query for the page.
         "two_factor_ids": twofactor.users_with_two_factor(m.user_id for m in memberships),
