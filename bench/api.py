@@ -98,7 +98,8 @@ def start_gunicorn():
     root = Path(__file__).resolve().parents[1]
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "--no-control-socket", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--worker-class", "sync", "--log-level", "warning", "bench.api:build_app()"],
+         # gunicorn.conf.py (read from the working directory) sets 4 threads, which would make this gthread.
+         "--threads", "1", "--worker-class", "sync", "--log-level", "warning", "bench.api:build_app()"],
         cwd=root, env={**os.environ, "PYTHONPATH": str(root), "LOG_REQUESTS": "false"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
