@@ -6,6 +6,7 @@ every page's forms) plus generated extra ones; and every GET page with generated
 Values include control characters, NUL, very long strings, unicode, empty strings and numbers too
 large for a database integer. Runs on PostgreSQL and SQLite like the rest of the suite.
 """
+import socket
 import uuid
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -127,6 +128,14 @@ def workspace(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "RATELIMIT_ENABLED", False)
     from extensions import limiter
     monkeypatch.setattr(limiter, "enabled", False)
+    # Generated URLs (a webhook's, an IdP metadata URL) name outside hosts: looking them up would send a
+    # DNS query off this machine. Every name fails to resolve here, which the forms answer with a field
+    # error like any other (services/egress.py).
+    from services import egress
+
+    def no_dns(host, port):
+        raise socket.gaierror(f"tests do not look up {host}")
+    monkeypatch.setattr(egress, "_resolve", no_dns)
     place = Workspace(app, client)
     place.repair()
     return place
