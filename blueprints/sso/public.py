@@ -17,7 +17,7 @@ from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account
+from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account, without_limit_headers
 from blueprints.formtools import apply_service_error, continue_to
 from blueprints.sso import bp
 from blueprints.sso.forms import BreakGlassForm, ConfirmForm, DiscoverForm, LinkPasswordForm
@@ -85,6 +85,7 @@ def sso_login(org_ref):
 @public_page
 @csrf.exempt
 @limiter.limit(lambda: current_app.config["SSO_ACS_RATE_LIMIT"], key_func=client_ip)
+@without_limit_headers
 def sso_acs(org_ref):
     """The IdP's POST: every check, then JIT provisioning and a fresh session (or the refusal page)."""
     oversized = False

@@ -325,8 +325,19 @@ def test_acs_is_csrf_exempt_while_org_pages_are_not(app, idp, login, client, mon
 
 def test_acs_is_rate_limited_per_client(app, idp, monkeypatch):
     monkeypatch.setitem(app.config, "SSO_ACS_RATE_LIMIT", "2 per minute")
-    statuses = [app.test_client().post(acs_path(idp.org), data={"SAMLResponse": "eA=="}).status_code for _ in range(3)]
-    assert statuses[:2] == [400, 400] and statuses[2] == 429
+    responses = [app.test_client().post(acs_path(idp.org), data={"SAMLResponse": "eA=="}) for _ in range(3)]
+    assert [response.status_code for response in responses] == [400, 400, 429]
+    assert 1 <= int(responses[2].headers["Retry-After"]) <= 60
+    # Answers to an IdP's posting page carry no X-RateLimit-* headers (reading them is a Redis round trip).
+    assert not any(name.startswith("X-RateLimit") for response in responses[:2] for name in response.headers.keys())
+
+
+def test_a_login_answers_without_rate_limit_headers(app, idp):
+    allow_idp_initiated(idp.org)
+    response = app.test_client().post(acs_path(idp.org), data={
+        "SAMLResponse": idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience)})
+    assert response.status_code == 303 and "/finish/" in response.headers["Location"]
+    assert "X-RateLimit-Remaining" not in response.headers
 
 
 def test_authn_request_is_signed_when_the_idp_asks(app, sso_org):
