@@ -238,12 +238,12 @@ def new_session_record(user, *, method=PASSWORD, sso_orgs=(), remember=False, ip
     """A live session record for user with the given grants, not yet tied to any browser. Logins use
     the verbs above; tests and benchmarks use this to hold a signed-in session's login_id()."""
     now = utcnow()
-    record = UserSession(user_id=user.id, remember=bool(remember), expires_at=now + _lifetime(), ip=ip,
-                         user_agent=user_agent, password_method=method, password_granted_at=now if method else None)
+    # Its id is made here, not by the flush, so the grants can name it and one flush writes them all.
+    record = UserSession(id=uuid.uuid4(), user_id=user.id, remember=bool(remember), expires_at=now + _lifetime(),
+                         ip=ip, user_agent=user_agent, password_method=method,
+                         password_granted_at=now if method else None)
     db.session.add(record)
-    db.session.flush()
-    for org in sso_orgs:
-        db.session.add(SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id))
+    db.session.add_all([SessionSsoGrant(session_id=record.id, user_id=user.id, org_id=org.id) for org in sso_orgs])
     db.session.flush()
     return record
 
