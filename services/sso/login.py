@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from flask import current_app
 from lxml import etree
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import lazyload
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -93,9 +93,8 @@ class AcsOutcome:
     finish_key: str | None = None  # the one-time key of the validated response the browser finishes
 
 
-# Built once: the SSO log row and the held response are written on every login.
+# Built once: the SSO log row is written on every login.
 _LOG = insert(SsoLoginAttempt.__table__)
-_HOLD = insert(SsoPendingLogin.__table__)
 
 
 def _hash_key(key):
@@ -157,16 +156,34 @@ def setup_link_of(relay_state):
     return parse_uuid(relay_state[len(marked):].split(".", 1)[0])
 
 
+@lru_cache(maxsize=2)
+def _hold_statement(dialect_name):
+    """hold's INSERT, built once per dialect (a Core INSERT: nothing in the request reads the row back).
+    On PostgreSQL it also turns this transaction's commit asynchronous (set_config(..., true) is SET
+    LOCAL, so for this transaction only): see hold()."""
+    statement = insert(SsoPendingLogin.__table__)
+    if dialect_name == "postgresql":
+        statement = statement.returning(func.set_config("synchronous_commit", "off", True))
+    return statement
+
+
 def hold(org, state, initiated_by, identity, return_path):
-    """Keep a validated response for the browser to finish; returns the one-time key (in the finish URL)."""
+    """Keep a validated response for the browser to finish; returns the one-time key (in the finish URL).
+
+    The transaction that holds a response (with its replay-cache row and, SP-initiated, its used request
+    state) commits without waiting for the disk: nobody is signed in by it. The finishing GET that
+    signs the person in reads the held row, so its own commit, which waits for the disk, comes later in
+    PostgreSQL's log and makes this one durable with it. A crash in between loses the held response and
+    its replay row together, before anyone was signed in with that assertion: it is used once at most
+    all the same. Refusals and test logins keep waiting for the disk (their log rows are the record)."""
     from services.sso.finish import PENDING_TTL
     key = secrets.token_urlsafe(32)
     kept = {name: identity[name] for name in ("name_id", "email", "name", "groups", "groups_unknown")}
     now = utcnow()
-    # A Core INSERT: nothing in this request reads the row back, so the ORM's unit of work is not needed.
-    db.session.execute(_HOLD, {"id": uuid.uuid4(), "created_at": now, "org_id": org.id, "key_hash": _hash_key(key),
-                               "request_state_id": state.id if state else None, "initiated_by": initiated_by,
-                               "identity": kept, "return_path": return_path or "", "expires_at": now + PENDING_TTL})
+    db.session.execute(_hold_statement(db.session.get_bind().dialect.name), {
+        "id": uuid.uuid4(), "created_at": now, "org_id": org.id, "key_hash": _hash_key(key),
+        "request_state_id": state.id if state else None, "initiated_by": initiated_by, "identity": kept,
+        "return_path": return_path or "", "expires_at": now + PENDING_TTL}).close()
     return key
 
 
