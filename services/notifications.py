@@ -1,9 +1,9 @@
 """Notifications: who is told about an event, in the app and by email, as each person chose.
 
-fan_out() is called by services.events.emit() in the transaction of the change: it resolves the
-catalog's recipient groups to users, drops the actor (unless the event is critical), applies each
-recipient's preferences, and writes in-app rows and digest items with one bulk INSERT each, and one
-outbox email per recipient who wants it immediately. Nothing is sent before the commit, and nothing
+fan_out() is called by services.events.emit() in the transaction of the change (once for all the
+events of an events.together() block): it resolves the catalog's recipient groups to users, drops the
+actor (unless the event is critical), applies each recipient's preferences, and writes in-app rows and
+digest items with one bulk INSERT each, and one outbox email per recipient who wants it immediately. Nothing is sent before the commit, and nothing
 at all if the change rolls back (the outbox rows roll back with it).
 
 Defaults: in the app on, email off. An admin of a workspace that SCIM provisions thousands of people
@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, insert, select, union_all, update
+from sqlalchemy import and_, insert, literal, select, union_all, update
 
 from extensions import db
 from models import Invitation, Membership, Notification, NotificationDigestItem, NotificationPreference, Role, User, parse_uuid, utcnow
@@ -299,17 +299,18 @@ def _inviter_id(org, targets, data):
     return found.invited_by_id if found is not None else None
 
 
-def _recipient_query(event_type):
+def _recipient_query(number, event_type):
     pref = NotificationPreference
     return (
-        select(User.id, User.email, pref.in_app, pref.email, pref.email_mode)
+        select(literal(number).label("event"), User.id, User.email, pref.in_app, pref.email, pref.email_mode)
         .outerjoin(pref, and_(pref.user_id == User.id, pref.event_type == event_type.name))
         .where(User.is_deactivated.is_(False))
     )
 
 
-def resolve_recipients(event_type, org, actor, targets, data):
-    """{user_id: Recipient} for the catalog's recipient groups of this event, preferences applied."""
+def _recipient_queries(number, event_type, org, actor, targets, data):
+    """SELECTs of the people the catalog's recipient groups name for this event, each row with its
+    preferences for the type and tagged with number (the event's place in its fan-out)."""
     user_ids, roles = set(), set()
     for group in event_type.recipients:
         if group == "target_user":
@@ -325,14 +326,18 @@ def resolve_recipients(event_type, org, actor, targets, data):
     user_ids.discard(None)
     queries = []
     if roles and org is not None:
-        queries.append(_recipient_query(event_type).join(Membership, Membership.user_id == User.id)
+        queries.append(_recipient_query(number, event_type).join(Membership, Membership.user_id == User.id)
                        .where(Membership.org_id == org.id, Membership.role.in_(roles), Membership.deactivated_at.is_(None)))
     if user_ids:
-        queries.append(_recipient_query(event_type).where(User.id.in_(user_ids)))
-    # One round trip for both groups (a person in both comes twice, with the same row).
-    rows = db.session.execute(union_all(*queries) if len(queries) > 1 else queries[0]).all() if queries else []
+        queries.append(_recipient_query(number, event_type).where(User.id.in_(user_ids)))
+    return queries
+
+
+def _recipients(event_type, actor, rows):
+    """{user_id: Recipient} from an event's recipient rows, preferences applied (a person in two groups
+    comes twice, with the same row)."""
     recipients = {}
-    for user_id, email, in_app, wants_email, email_mode in rows:
+    for _, user_id, email, in_app, wants_email, email_mode in rows:
         choice = effective_choice(event_type, in_app, wants_email, email_mode)
         recipients[user_id] = Recipient(user_id, email, choice.in_app, choice.email, choice.email_mode)
     # Nobody is told about what they did themselves, except for security events (was it really you?).
@@ -341,16 +346,41 @@ def resolve_recipients(event_type, org, actor, targets, data):
     return recipients
 
 
-def fan_out(event, org, event_type, actor, targets=(), data=None):
-    """Write the notifications, digest items and immediate emails of one event. Returns how many
-    people were told."""
-    if not event_type.recipients:
+def fan_out(emitted):
+    """Write the notifications, digest items and immediate emails of events, given as [(org, event
+    type, actor, audit event)] by services.events. The recipients of every event are read in one round
+    trip, and each kind of row written with one INSERT. Returns how many people were told, summed over
+    the events."""
+    told = []
+    queries = []
+    for org, event_type, actor, event in emitted:
+        if event_type.recipients:
+            targets, data = list(event.targets or ()), event.data or {}
+            found = _recipient_queries(len(told), event_type, org, actor, targets, data)
+            if found:
+                queries += found
+                told.append((event, org, event_type, actor, targets, data, []))
+    if not queries:
         return 0
-    data = data or {}
-    targets = list(targets)
-    recipients = resolve_recipients(event_type, org, actor, targets, data)
-    if not recipients:
-        return 0
+    for row in db.session.execute(union_all(*queries) if len(queries) > 1 else queries[0]):
+        told[row[0]][-1].append(row)
+    in_app_rows, digest_rows, count = [], [], 0
+    for event, org, event_type, actor, targets, data, rows in told:
+        recipients = _recipients(event_type, actor, rows)
+        count += len(recipients)
+        if recipients:
+            _notify(in_app_rows, digest_rows, recipients, event, org, event_type, actor, targets, data)
+    # Core executemany INSERTs on the session's connection: one statement for 5,000 rows, without the
+    # ORM's per-row unit-of-work bookkeeping (these rows are not needed as objects in this transaction).
+    if in_app_rows:
+        db.session.execute(insert(Notification.__table__), in_app_rows)
+    if digest_rows:
+        db.session.execute(insert(NotificationDigestItem.__table__), digest_rows)
+    return count
+
+
+def _notify(in_app_rows, digest_rows, recipients, event, org, event_type, actor, targets, data):
+    """Add one event's notification and digest rows to the lists, and queue its immediate emails."""
     title, body = _describe(event_type, org, actor.label, targets, data)
     link = _link(event_type, org)
     removed_ids = set()
@@ -369,21 +399,13 @@ def fan_out(event, org, event_type, actor, targets=(), data=None):
     # Nobody's inbox shows what they just did themselves: a security event still emails its actor
     # (was it really you?), but an in-app notice of one's own action is noise (issue 16).
     actor_id = parse_uuid(actor.user_id) if actor.user_id is not None else None
-    in_app_rows = [row(r) for r in recipients.values() if r.in_app and r.user_id != actor_id]
-    digest_rows = [row(r) for r in recipients.values() if r.wants_email and r.email_mode == "digest"]
-    # Core executemany INSERTs on the session's connection: one statement for 5,000 rows, without the
-    # ORM's per-row unit-of-work bookkeeping (these rows are not needed as objects in this transaction).
-    if in_app_rows:
-        db.session.execute(insert(Notification.__table__), in_app_rows)
-    if digest_rows:
-        for item in digest_rows:
-            item["digested_at"] = None
-        db.session.execute(insert(NotificationDigestItem.__table__), digest_rows)
+    in_app_rows += [row(r) for r in recipients.values() if r.in_app and r.user_id != actor_id]
+    digest_rows += [{**row(r), "digested_at": None} for r in recipients.values()
+                    if r.wants_email and r.email_mode == "digest"]
     for recipient in recipients.values():
         if recipient.wants_email and recipient.email_mode == "immediate":
             _queue_notification_email(recipient, event, event_type, org, actor, title, body,
                                       removed_link if recipient.user_id in removed_ids else link)
-    return len(recipients)
 
 
 def _queue_notification_email(recipient, event, event_type, org, actor, title, body, link):

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from flask import current_app
-from sqlalchemy import case, event, exists, func, select, tuple_, update
+from sqlalchemy import case, event, exists, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from extensions import db, jobs
@@ -274,22 +274,40 @@ def _known_without_endpoints(org_id):
     return known is not None and known[0] is db.session().get_transaction() and known[1] == org_id
 
 
-def fan_out(org, event_type, audit_event):
-    """Called by events.emit() in the transaction of the change: one message and one delivery per
-    active endpoint subscribed to the type; the deliveries are signalled after the commit."""
-    if org is None or not event_type.webhook or _known_without_endpoints(org.id):
-        return None
-    endpoints = [e for e in db.session.scalars(WebhookEndpoint.for_org(org.id).where(WebhookEndpoint.is_active.is_(True)))
-                 if e.subscribes_to(event_type.name)]
-    if not endpoints:
-        return None
-    message = WebhookMessage(
-        id=uuid.uuid4(), org_id=org.id, event_type=event_type.name, audit_event_id=audit_event.id,
-        body=_envelope(event_type.name, audit_event.created_at, audit_event.data), created_at=audit_event.created_at,
-    )
-    db.session.add(message)
-    _add_deliveries(message, endpoints)
-    return message
+def fan_out(emitted):
+    """Called by events.emit() (or at the end of events.together()) in the transaction of the change,
+    with [(org, event type, actor, audit event)]: one message per event and one delivery per active
+    endpoint subscribed to its type, the deliveries signalled after the commit. The endpoints are read
+    once per org, and the rows written with one Core INSERT per table (no ORM objects: nothing in this
+    transaction reads them back)."""
+    by_org = {}
+    for org, event_type, _, audit_event in emitted:
+        if org is not None and event_type.webhook:
+            by_org.setdefault(org.id, []).append((event_type, audit_event))
+    messages, deliveries = [], []
+    for org_id, events in by_org.items():
+        if _known_without_endpoints(org_id):
+            continue
+        endpoints = db.session.execute(WebhookEndpoint.for_org(org_id).where(WebhookEndpoint.is_active.is_(True))
+                                       .with_only_columns(WebhookEndpoint.id, WebhookEndpoint.all_events,
+                                                          WebhookEndpoint.event_types)).all()
+        if not endpoints:
+            continue
+        due = now()
+        for event_type, audit_event in events:
+            subscribed = [e.id for e in endpoints if WebhookEndpoint.subscribes_to(e, event_type.name)]
+            if not subscribed:
+                continue
+            message_id = uuid.uuid4()
+            messages.append({"id": message_id, "org_id": org_id, "event_type": event_type.name,
+                             "audit_event_id": audit_event.id, "created_at": audit_event.created_at,
+                             "body": _envelope(event_type.name, audit_event.created_at, audit_event.data)})
+            deliveries += [{"id": uuid.uuid4(), "org_id": org_id, "message_id": message_id, "endpoint_id": endpoint_id,
+                            "status": "pending", "next_attempt_at": due} for endpoint_id in subscribed]
+    if messages:
+        db.session.execute(insert(WebhookMessage.__table__), messages)
+        db.session.execute(insert(WebhookDelivery.__table__), deliveries)
+        signal_after_commit([d["id"] for d in deliveries])
 
 
 def _add_deliveries(message, endpoints):
