@@ -87,14 +87,17 @@ def clean_user_name(name):
     return clean_name(name, MAX_NAME, "Enter your name.")
 
 
-def create_user(email, name, password=None, managed_by_org_id=None):
+def create_user(email, name, password=None, managed_by_org_id=None, email_checked=False):
     """A new account. password None makes an SSO-only account; managed_by_org_id names the org whose
-    SSO or SCIM made it (docs/security.md, Identity and trust)."""
-    email = clean_email(email)
+    SSO or SCIM made it (docs/security.md, Identity and trust). email_checked: the caller cleaned the
+    email (clean_email) and found no account with it in this transaction, so it is not looked up again
+    (the unique index still refuses a second account made meanwhile, as IntegrityError)."""
+    if not email_checked:
+        email = clean_email(email)
     name = clean_user_name(name)
     if password is not None:
         check_password_policy(password)
-    if User.by_email(email) is not None:
+    if not email_checked and User.by_email(email) is not None:
         raise ServiceError("An account with that email already exists.", field="email", code="conflict")
     user = User(email=email, name=name, password_hash=hash_password(password) if password else None,
                 managed_by_org_id=managed_by_org_id)

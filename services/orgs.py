@@ -64,9 +64,12 @@ def create_org(name, owner, actor, slug=None):
     return org
 
 
-def add_member(org, user, role, actor):
+def add_member(org, user, role, actor, new_account=False):
+    """user joins org with role. new_account: the account was made in this transaction, so it can be a
+    member of nothing yet, and that is not looked up."""
     role = Role(role)
-    existing = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
+    existing = None if new_account else db.session.scalar(
+        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id))
     if existing is not None:
         raise ServiceError(f"{user.email} is already a member of {org.name}.", field="email", code="conflict")
     membership = Membership(org_id=org.id, user_id=user.id, role=role)

@@ -3,14 +3,16 @@
 Every verb flushes and never commits, emits its event through emit(), and returns a short summary
 in words for the org's SCIM request log (no secrets, no request bodies).
 """
-from sqlalchemy import ARRAY, and_, any_, bindparam, delete, func, literal, select, union_all
+from dataclasses import dataclass
+
+from sqlalchemy import ARRAY, and_, any_, bindparam, delete, exists, func, literal, or_, select
 
 from extensions import db
 from models import Invitation, Membership, Role, ScimConfig, ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, User, parse_uuid, utcnow
 from services import ServiceError, accounts, credentials, invitations, sessions
 from services.sso import domains
 from services import orgs as org_service
-from services.events import emit, target, user_target
+from services.events import emit, target, together, user_target
 from services.scim import ENTERPRISE_SCHEMA, MAX_RESULTS, ScimError, invalid_value, not_found
 from services.scim.filters import FilterTranslator, parse_filter, where_clause
 from services.scim.patch import Patcher, read_operations
@@ -240,21 +242,38 @@ def _email_clash(email):
     return ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness")
 
 
-def _check_new_user_is_unique(org_id, user_name, email):
-    """A create's userName and email clash checks, in one round trip: each part is an indexed SELECT."""
+@dataclass(frozen=True)
+class _Known:
+    """What a create's first statement found out for _provision_account."""
+    account_id: object        # the account with the email, or None
+    domain_verified: bool     # whether the email's domain is one the org verified
+    default_role: object      # the org's SCIM default role, or None before its SCIM config exists
+
+
+def _check_new_user(org_id, user_name, email):
+    """A create's userName and email clash checks, and what provisioning needs to know next (the
+    account with the email, whether its domain is verified, the org's default role), in one round
+    trip: each part is an indexed scalar subquery. Returns _Known."""
     user_name = user_name.strip()
-    by_name = select(literal("userName").label("clash")).where(
-        ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.lower())
-    parts = [by_name] + ([query.with_only_columns(literal("email").label("clash")) for query in _email_users(org_id, email)]
-                         if email is not None else [])
-    clashes = set(db.session.scalars(union_all(*parts) if len(parts) > 1 else by_name))
-    if "userName" in clashes:
+    name_taken = exists().where(ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.lower())
+    parts = [name_taken.label("name_taken"),
+             ScimConfig.for_org(org_id).with_only_columns(ScimConfig.default_role).scalar_subquery().label("default_role")]
+    if email is not None:
+        linked, invited = _email_users(org_id, email)
+        parts += [or_(linked.exists(), invited.exists()).label("email_taken"),
+                  select(User.id).where(User.email == email).scalar_subquery().label("account_id"),
+                  domains.verified_for_clause(org_id, domains.email_domain(email)).label("domain_verified")]
+    found = db.session.execute(select(*parts)).one()._mapping
+    if found["name_taken"]:
         raise ScimError(409, f"A user with userName {user_name!r} already exists in this organization.", "uniqueness")
-    if "email" in clashes:
+    if email is None:
+        return _Known(None, False, found["default_role"])
+    if found["email_taken"]:
         raise _email_clash(email)
+    return _Known(found["account_id"], bool(found["domain_verified"]), found["default_role"])
 
 
-def _provision_account(org, scim_user, email, data, actor):
+def _provision_account(org, scim_user, email, data, actor, known=None):
     """Tie a SCIM user to the person with this email, within what the org may do (docs/security.md,
     Identity and trust). Returns how, in words:
 
@@ -264,31 +283,38 @@ def _provision_account(org, scim_user, email, data, actor):
     - anyone else (a person's own account, an account another org manages, an address on a domain the
       org has not verified): nothing is linked or created; an invitation is emailed, and the SCIM user
       stays the IdP's record alone until the person accepts it (link_accepted_invitation).
-    Also returns the account linked, or None (kept, so the caller need not load it again)."""
-    config = ensure_config(org)
+    Also returns the account linked, or None (kept, so the caller need not load it again). known is
+    what a create already read (_check_new_user); without it the account and domain are looked up."""
+    default_role = known.default_role if known is not None and known.default_role is not None else ensure_config(org).default_role
     if email is None:
         scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = None, None, None
         return "no email address yet: joins no one until one arrives", None
-    account = User.by_email(email)
+    if known is not None:
+        account = db.session.get(User, known.account_id) if known.account_id is not None else None
+    else:
+        account = User.by_email(email)
     if account is not None:
         membership = db.session.scalar(select(Membership).where(Membership.org_id == org.id, Membership.user_id == account.id))
         if membership is None and account.is_managed_by(org.id):
-            membership = org_service.add_member(org, account, config.default_role, actor)
+            membership = org_service.add_member(org, account, default_role, actor)
         if membership is not None:
             scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
             return ("linked to an existing member" if not account.is_managed_by(org.id) else "linked"), account
-    elif domains.is_verified_for(org.id, domains.email_domain(email)):
+    elif known.domain_verified if known is not None else domains.is_verified_for(org.id, domains.email_domain(email)):
         try:
-            account = accounts.create_user(email, _display_name(data) or email, None, managed_by_org_id=org.id)
+            # The email is clean and no account had it a moment ago (the caller looked): the unique index
+            # stops a request that makes it meanwhile (IntegrityError, answered 409).
+            account = accounts.create_user(email, _display_name(data) or email, None, managed_by_org_id=org.id,
+                                           email_checked=True)
         except ServiceError as exc:
             if exc.code == "conflict":   # another request made this account a moment ago
                 raise _email_clash(email) from None
             raise invalid_value(exc.message) from None
-        membership = org_service.add_member(org, account, config.default_role, actor)
+        membership = org_service.add_member(org, account, default_role, actor, new_account=True)
         scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = membership.id, account.id, None
         return "account created", account
     try:
-        invitation = invitations.invite_for_provisioning(org, email, config.default_role, actor)
+        invitation = invitations.invite_for_provisioning(org, email, default_role, actor)
     except ServiceError as exc:
         raise ScimError(409, f"{email} is already provisioned in this organization under another userName.", "uniqueness") from exc
     scim_user.membership_id, scim_user.user_id, scim_user.invitation_id = None, None, invitation.id
@@ -300,16 +326,19 @@ def create_user(org, body, actor, base_url):
     data = clean_resource(USER, body)
     _check_user_name(org.id, data.get("userName"), check_clash=False)
     email = _clean_account_email(data)
-    _check_new_user_is_unique(org.id, data["userName"], email)
+    known = _check_new_user(org.id, data["userName"], email)
     scim_user = ScimUser(org_id=org.id, active=True, version=1,
                          user_name=data["userName"].strip(), user_name_lower=data["userName"].strip().lower())
     _write_user(scim_user, data)
-    how, account = _provision_account(org, scim_user, email, data, actor)
-    db.session.add(scim_user)
-    db.session.flush()
-    emit(org, "scim.user.created", actor, _user_targets(scim_user, account),
-         {**_user_payload(scim_user, account), "linked_existing_member": how == "linked to an existing member",
-          "pending_invitation": scim_user.invitation_id is not None and scim_user.user_id is None})
+    # The create's events (member.added, scim.user.created) fan out together: endpoints and recipients
+    # read once, each kind of outbox row written once.
+    with together():
+        how, account = _provision_account(org, scim_user, email, data, actor, known)
+        db.session.add(scim_user)
+        db.session.flush()
+        emit(org, "scim.user.created", actor, _user_targets(scim_user, account),
+             {**_user_payload(scim_user, account), "linked_existing_member": how == "linked to an existing member",
+              "pending_invitation": scim_user.invitation_id is not None and scim_user.user_id is None})
     summary = f"created user {scim_user.user_name} ({how})"
     if data.get("active") is False:
         summary += "; " + _set_active(org, scim_user, False, actor)
