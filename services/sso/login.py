@@ -428,10 +428,14 @@ def _log(org, outcome, reason, initiated_by, ip, name_id=None, email=None, user=
     if user is not None and user in db.session.new:
         db.session.flush()  # a first login's account, made in this transaction: the row refers to it
     attempt = LoggedAttempt(uuid.uuid4(), outcome)
-    db.session.execute(_LOG, {"id": attempt.id, "created_at": utcnow(), "org_id": org.id if org else None,
-                              "outcome": outcome, "reason": reason[:500], "initiated_by": initiated_by,
-                              "name_id": (name_id or None) and name_id[:512], "email": (email or None) and email[:254],
-                              "user_id": user.id if user else None, "attributes": attributes, "ip": ip})
+    # The INSERT reads nothing, so the session's pending changes (a login's last-login time) need not be
+    # flushed for it: they go with the next flush (the event's), one unit of work fewer per login.
+    with db.session.no_autoflush:
+        db.session.execute(_LOG, {"id": attempt.id, "created_at": utcnow(), "org_id": org.id if org else None,
+                                  "outcome": outcome, "reason": reason[:500], "initiated_by": initiated_by,
+                                  "name_id": (name_id or None) and name_id[:512],
+                                  "email": (email or None) and email[:254], "user_id": user.id if user else None,
+                                  "attributes": attributes, "ip": ip})
     return attempt
 
 
