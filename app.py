@@ -14,7 +14,7 @@ import assets
 import htmx
 import logs
 from config import Config, refuse_insecure_start
-from extensions import csrf, db, jobs, limiter, login_manager, migrate
+from extensions import csrf, db, end_read_only_transaction, jobs, limiter, login_manager, migrate
 
 # Each module exposes `bp`, and may expose init_app(app) for error renderers and the like.
 BLUEPRINT_MODULES = [
@@ -166,10 +166,14 @@ def _register_request_hooks(app):
         return htmx.add_vary(response)
 
     @app.teardown_request
-    def rollback_unfinished(exc):
-        # Nothing half-written: a request that failed leaves its transaction rolled back.
+    def end_transaction(exc):
+        # Nothing half-written: a request that failed leaves its transaction rolled back, and so does
+        # one that wrote without committing. One that only read ends with COMMIT, which keeps the
+        # connection's prepared statements (extensions.end_read_only_transaction).
         if exc is not None:
             db.session.rollback()
+        else:
+            end_read_only_transaction(db.session())
 
 
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -202,3 +202,45 @@ def _refuse_connection_the_server_closed(dbapi_connection, connection_record, co
     readable, _, _ = select.select([pgconn.socket], [], [], 0)
     if readable:
         raise DisconnectionError("the server sent something to an idle connection: it closed it")
+
+
+# --- A transaction that only read ends with COMMIT (issue 17) ---------------------------------------
+# psycopg drops every prepared statement of a connection on ROLLBACK (Connection.rollback clears its
+# cache), and a pooled connection's transaction used to end with one after every read: so no statement
+# was ever run prepared, and PostgreSQL planned each one again (0.4 ms for the SCIM token lookup, 0.6
+# ms for a userName filter: several times their execution). A transaction that sent nothing but
+# SELECTs ends with COMMIT instead. On the server the two are the same: a read-only transaction has
+# no transaction id and writes nothing to the WAL, and the transaction-local org binding (db_scope)
+# ends at either. Anything else a transaction ran, and any change still pending in the session, keeps
+# the ROLLBACK: this never commits a write a request left behind.
+_WROTE = "orgkit_wrote"
+_CONNECTION = "orgkit_connection"
+
+
+@event.listens_for(Engine, "begin")
+def _transaction_begins_read_only(conn):
+    conn.info[_WROTE] = False
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_statement_that_may_write(conn, cursor, statement, parameters, context, executemany):
+    # SQLAlchemy compiles every read to "SELECT ..."; anything else (DML, DDL, a CTE, a lower-case
+    # text() statement) counts as a write, which only ever costs the prepared statements.
+    if not statement.startswith("SELECT"):
+        conn.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_begin")
+def _remember_transaction_connection(session, transaction, connection):
+    session.info[_CONNECTION] = connection
+
+
+def end_read_only_transaction(session):
+    """COMMIT the session's open transaction if it only read and holds no pending change; otherwise
+    leave it for the rollback that ends every request."""
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return
+    connection = session.info.get(_CONNECTION)
+    if connection is None or connection.closed or connection.info.get(_WROTE, True):
+        return
+    session.commit()
