@@ -33,12 +33,12 @@ def _loaded(row):
     return lambda column: loaded[column] if column in loaded else getattr(row, column)
 
 
-def read_columns(model):
+def read_columns(model, dialect_name):
     """The columns a resource is built from, for reads that skip the ORM (issue 17: a page of 100
     users from Core rows costs a fraction of 100 ORM objects). A user's row also carries its values
     and its groups (json_items), so a lookup or a page needs no statement per kind."""
     if model is ScimUser:
-        return _user_read_columns(db.session.get_bind().dialect.name)
+        return _user_read_columns(dialect_name)
     return tuple(model.__table__.c)
 
 
