@@ -226,7 +226,7 @@ def test_regenerate_invite_link_confirm_then_new_url(owner_client):
     assert InviteLink.query.one().nonce == before
     assert owner_client.post("/app/o/acme/invitations/link/regenerate").status_code == 303
     assert InviteLink.query.one().nonce != before
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invite_link.updated")).all()
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invite_link.updated").order_by(AuditEvent.created_at)).all()
     assert [e.data["regenerated"] for e in events] == [False, True]
 
 
