@@ -172,7 +172,7 @@ def _register_request_hooks(app):
         # connection's prepared statements (extensions.end_read_only_transaction).
         if exc is not None:
             db.session.rollback()
-        else:
+        elif db.session.registry.has():   # a request that never touched the database has no session
             end_read_only_transaction(db.session())
 
 

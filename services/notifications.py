@@ -3,8 +3,9 @@
 fan_out() is called by services.events.emit() in the transaction of the change (once for all the
 events of an events.together() block): it resolves the catalog's recipient groups to users, drops the
 actor (unless the event is critical), applies each recipient's preferences, and writes in-app rows and
-digest items with one bulk INSERT each, and one outbox email per recipient who wants it immediately. Nothing is sent before the commit, and nothing
-at all if the change rolls back (the outbox rows roll back with it).
+digest items with one bulk INSERT each, and one outbox email per recipient who wants it immediately.
+Nothing is sent before the commit, and nothing at all if the change rolls back (the outbox rows roll
+back with it).
 
 Defaults: in the app on, email off. An admin of a workspace that SCIM provisions thousands of people
 would otherwise get thousands of emails a day; each person turns email on per type (immediately or in
