@@ -1,6 +1,8 @@
 """SAML login throughput: valid responses turned into signed-in browsers per second, next to python3-saml's
 own validation of the same responses in a loop (OneLogin_Saml2_Auth.process_response with a settings
-object built once), in the same run.
+object built once), in the same run. The baseline is python3-saml as shipped, which compiles its XML
+schema for every response; Orgkit keeps the compiled schema (services/sso/saml.py), so the loop is also
+run with that, and both ratios are printed: the second is Orgkit's own cost around the library.
 
 A login is what a browser does (Flask test client, full requests): the IdP's POST to the ACS (every
 check, the replay cache, the verified domain, the validated response held for the browser: one commit)
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onelogin.saml2.auth import OneLogin_Saml2_Auth  # noqa: E402
 from onelogin.saml2.settings import OneLogin_Saml2_Settings  # noqa: E402
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML  # noqa: E402
 
 from app import create_app  # noqa: E402
 from config import TestConfig  # noqa: E402
@@ -70,6 +73,7 @@ def main():
         # Everyone's first login (account, membership, linked identity) is made before the clock starts.
         first_logins, responses = responses[:PEOPLE], responses[PEOPLE:]
         baseline_responses, acs_responses = responses[:args.responses], responses[args.responses:-COUNTED]
+        cached_responses = baseline_responses  # validation alone keeps no replay cache: the same ones again
         extra_responses = responses[-COUNTED:]
         # Baseline: python3-saml alone, settings built once, the same kind of responses.
         settings = OneLogin_Saml2_Settings(saml._settings_dict(connection))
@@ -79,6 +83,14 @@ def main():
         auth = OneLogin_Saml2_Auth({**request_data, "post_data": {"SAMLResponse": saml_response}}, settings)
         auth.process_response()
         assert auth.is_authenticated(), auth.get_last_error_reason()
+
+    def validate_as_shipped(responses):
+        OneLogin_Saml2_XML.validate_xml = staticmethod(saml.SHIPPED_VALIDATE_XML)
+        try:
+            for saml_response in responses:
+                validate(saml_response)
+        finally:
+            OneLogin_Saml2_XML.validate_xml = staticmethod(saml.validate_xml)
 
     # Bodies encoded up front: form-encoding 10 KB in the test client is the client's cost, not the ACS's.
     from urllib.parse import urlencode
@@ -91,13 +103,16 @@ def main():
         profiler = cProfile.Profile()
     # Baseline and logins take turns in ROUNDS rounds, so a change in the machine's load (it is shared)
     # falls on both sides of the ratio alike instead of on whichever ran during it.
-    in_baseline = in_logins = in_acs = 0.0
+    in_baseline = in_cached = in_logins = in_acs = 0.0
     for round_ in range(ROUNDS):
         chunk = slice(round_ * args.responses // ROUNDS, (round_ + 1) * args.responses // ROUNDS)
         started = time.perf_counter()
-        for saml_response in baseline_responses[chunk]:
-            validate(saml_response)
+        validate_as_shipped(baseline_responses[chunk])
         in_baseline += time.perf_counter() - started
+        started = time.perf_counter()
+        for saml_response in cached_responses[chunk]:
+            validate(saml_response)
+        in_cached += time.perf_counter() - started
         if profiler is not None:
             profiler.enable()
         started = time.perf_counter()
@@ -106,21 +121,24 @@ def main():
         in_logins += time.perf_counter() - started
         if profiler is not None:
             profiler.disable()
-    baseline, measured = args.responses / in_baseline, args.responses / in_logins
+    baseline, cached, measured = args.responses / in_baseline, args.responses / in_cached, args.responses / in_logins
     if profiler is not None:
         import pstats
         pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(40)
     statements = count_statements(app, org_id, [urlencode({"SAMLResponse": r}) for r in extra_responses])
     dialect = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
     print(f"database: {dialect}, responses: {args.responses}")
-    print(f"python3-saml validation alone: {baseline:8.1f} responses/s")
+    print(f"python3-saml validation alone: {baseline:8.1f} responses/s as shipped, "
+          f"{cached:.1f} with the schema compiled once")
     print(f"Orgkit login (ACS + finish):    {measured:8.1f} responses/s "
           f"(ACS POST {in_acs / args.responses * 1000:.1f} ms, finishing GET "
           f"{(in_logins - in_acs) / args.responses * 1000:.1f} ms per login)")
     print(f"statements per steady-state login: ACS {statements['acs']}, finish {statements['finish']} "
           f"(commits: {statements['commits']})")
     print(f"ratio: {measured / baseline:.2f}x (target at least 0.5x); the ACS POST alone: "
-          f"{args.responses / in_acs:.1f} responses/s, {args.responses / in_acs / baseline:.2f}x")
+          f"{args.responses / in_acs:.1f} responses/s, {args.responses / in_acs / baseline:.2f}x "
+          f"(against the loop with the schema compiled once: login {measured / cached:.2f}x, "
+          f"ACS POST {args.responses / in_acs / cached:.2f}x)")
 
 
 def login(app, org_id, body):

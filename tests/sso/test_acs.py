@@ -482,3 +482,43 @@ def test_a_removed_member_signing_in_again_through_sso_rejoins(app, idp):
     assert db.session.scalar(select(Membership.role).where(Membership.user_id == user.id,
                                                            Membership.org_id == idp.org.id)) == Role.member
     assert len(db.session.scalars(select(SsoIdentity).where(SsoIdentity.user_id == user.id)).all()) == 1
+
+
+def test_the_protocol_schema_is_compiled_once_per_thread_and_still_checked(app, idp, monkeypatch):
+    """python3-saml compiles its XSD for every response; Orgkit keeps the compiled schema, one per thread
+    (services/sso/saml.py), and a response the schema refuses is still refused."""
+    import base64
+    import threading
+
+    from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+    from services.sso import saml
+    compiled = []
+    schema_class = OneLogin_Saml2_XML._schema_class
+
+    def counting_schema(document):
+        compiled.append(threading.get_ident())
+        return schema_class(document)
+
+    monkeypatch.setattr(OneLogin_Saml2_XML, "_schema_class", counting_schema)
+    monkeypatch.setattr(saml, "_compiled_schemas", threading.local())
+    allow_idp_initiated(idp.org)
+    for person in ("ada", "grace", "edsger"):
+        _, response = post(app, idp.org, idp.response(f"{person}@{DOMAIN}", idp.acs, idp.audience))
+        assert response.status_code == 303 and "/sso/" not in response.headers["Location"]
+    assert len(compiled) == 1
+
+    # Another thread (gthread workers serve requests from several) compiles its own: an lxml schema keeps
+    # its last error log on itself.
+    other = threading.Thread(target=lambda: saml.validate_xml(b"<x/>", "saml-schema-protocol-2.0.xsd"))
+    other.start()
+    other.join()
+    assert len(compiled) == 2 and compiled[0] != compiled[1]
+
+    # An element the protocol schema does not allow, in a response that is otherwise the IdP's own.
+    document = base64.b64decode(idp.response(f"alan@{DOMAIN}", idp.acs, idp.audience)).decode()
+    document = re.sub(r"<(\w+):Status([ >])", r"<\1:Unexpected/><\1:Status\2", document, count=1)
+    assert "Unexpected" in document
+    _, response = post(app, idp.org, base64.b64encode(document.encode()).decode())
+    assert_refused(response, idp.org, "saml-schema-protocol-2.0.xsd")
+    assert User.by_email(f"alan@{DOMAIN}") is None
