@@ -201,8 +201,11 @@ def _register_error_handlers(app):
         if exc.code == 429:
             response = render_error(429, "Too many attempts. Wait a moment and try again.")
             response = app.make_response(response)
-            if getattr(exc, "retry_after", None) is None:
-                response.headers.setdefault("Retry-After", "60")
+            retry_after = getattr(exc, "retry_after", None)  # whole seconds, from a RateCounter
+            if retry_after is None:
+                response.headers.setdefault("Retry-After", "60")  # Flask-Limiter's hook sets the true figure
+            else:
+                response.headers["Retry-After"] = str(retry_after)
             return response
         response = app.make_response(render_error(exc.code or 500, description))
         if exc.code == 405 and getattr(exc, "valid_methods", None):

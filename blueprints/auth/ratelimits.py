@@ -5,7 +5,6 @@ keys guard each door: the client IP (one machine trying many accounts) and the a
 machines trying one account). The email key applies to any string typed, whether or not an account
 has it, so neither the count nor the 429 message tells anyone which accounts exist.
 """
-import functools
 import math
 import time
 
@@ -51,19 +50,6 @@ def limit_password_tries_by_account(key_func=_account_key):
     item 7). key_func names the account ("account:<email>") where the form has no email field."""
     return limiter.shared_limit(_setting("LOGIN_RATE_LIMIT_ACCOUNT"), scope="account-password", key_func=key_func,
                                 methods=["POST"], deduct_when=failed_attempt)
-
-
-def without_limit_headers(view):
-    """The view's answers carry no X-RateLimit-* headers; its limit is counted as before, and a 429
-    (raised before the view runs) still says Retry-After. Flask-Limiter reads the window back from
-    Redis for those headers: a second round trip after the count, for a reader that has no use for
-    them (the SAML ACS answers a browser that an IdP's page posted, with a redirect)."""
-    @functools.wraps(view)
-    def answered_without_limit_headers(*args, **kwargs):
-        response = view(*args, **kwargs)
-        limiter.context.view_rate_limit = None  # what the headers would be read from
-        return response
-    return answered_without_limit_headers
 
 
 def limit_by_user(setting, deduct_when=None):

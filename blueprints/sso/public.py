@@ -15,10 +15,11 @@ org_ref is the org's id: unlike its slug it never changes, so the URLs given to 
 """
 from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
-from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account, without_limit_headers
+from blueprints.auth.ratelimits import failed_attempt, limit_password_tries_by_account
 from blueprints.formtools import apply_service_error, continue_to
+from blueprints.rate_counter import RateCounter
 from blueprints.sso import bp
 from blueprints.sso.forms import BreakGlassForm, ConfirmForm, DiscoverForm, LinkPasswordForm
 from blueprints.twofactor.login import continue_login
@@ -84,16 +85,26 @@ def sso_login(org_ref):
 @bp.route("/sso/<org_ref>/acs", methods=["POST"])
 @public_page
 @csrf.exempt
-@limiter.limit(lambda: current_app.config["SSO_ACS_RATE_LIMIT"], key_func=client_ip)
-@without_limit_headers
+@limiter.exempt  # counted below, by the machine APIs' counter
 def sso_acs(org_ref):
     """The IdP's POST: every check, then JIT provisioning and a fresh session (or the refusal page)."""
+    # SSO_ACS_RATE_LIMIT per client address, in a fixed window (blueprints/rate_counter.py): the count
+    # goes out before the org lookup and is read after it, so the two round trips overlap, and a client
+    # past the limit is refused before its response's signature is checked. Its answers carry no
+    # X-RateLimit-* headers: the IdP's posting page has no use for them.
+    counter = RateCounter.start(f"sso:acs-rate:{client_ip()}", current_app.config["SSO_ACS_RATE_LIMIT"])
+    try:
+        org, connection = sso_login_service.org_and_connection(org_ref)
+    finally:
+        counter.finish()
+    if counter.exceeded:
+        raise TooManyRequests(retry_after=counter.reset_seconds())
     oversized = False
     try:
         saml_response, relay_state = request.form.get("SAMLResponse"), request.form.get("RelayState")
     except RequestEntityTooLarge:
         saml_response, relay_state, oversized = None, None, True
-    outcome = sso_login_service.receive_response(org_ref, saml_response, relay_state, client_ip(),
+    outcome = sso_login_service.receive_response(org, connection, org_ref, saml_response, relay_state, client_ip(),
                                                  request.headers.get("User-Agent"), oversized=oversized)
     if outcome.refused is not None and not outcome.is_test:
         db.session.commit()  # the refusal is in the SSO log

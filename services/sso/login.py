@@ -38,7 +38,7 @@ from extensions import db
 from models import (Membership, Organization, Role, SsoAssertionReplay, SsoConnection, SsoIdentity, SsoLoginAttempt,
                     SsoPendingLogin, SsoRequestState, User, parse_uuid, utcnow)
 from services import ServiceError, accounts, orgs
-from services.events import Actor, emit, user_target
+from services.events import Actor, emit
 from services.redirects import safe_next_url
 from services.sso import config as sso_config
 from services.sso import domains, saml
@@ -439,10 +439,10 @@ def _log(org, outcome, reason, initiated_by, ip, name_id=None, email=None, user=
     return attempt
 
 
-def receive_response(org_ref, saml_response, relay_state, ip=None, user_agent=None, oversized=False):
-    """Handle one POST to the ACS. Never raises for bad input: the outcome says what happened, and a
-    refusal is in the SSO log (and emitted as sso.login_failed) whatever was posted."""
-    org, connection = org_and_connection(org_ref)
+def receive_response(org, connection, org_ref, saml_response, relay_state, ip=None, user_agent=None, oversized=False):
+    """Handle one POST to the ACS of org_ref, whose org and connection org_and_connection(org_ref) found
+    (None: no such org). Never raises for bad input: the outcome says what happened, and a refusal is in
+    the SSO log (and emitted as sso.login_failed) whatever was posted."""
     if org is None:
         # Not in any SSO log: no org's admins could read it, and an anonymous POST must not add rows.
         refused = Refused("No workspace has this SSO address.", status=404)
