@@ -35,6 +35,8 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
+        if value.tzinfo is timezone.utc:  # PostgreSQL in UTC (config.py): nothing to convert
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)

@@ -38,3 +38,26 @@ def test_a_local_start_keeps_the_default_key_and_a_strong_key_starts_in_producti
     monkeypatch.setenv("ORGKIT_PRODUCTION", "true")
     monkeypatch.setenv("SECRET_KEY", STRONG_KEY)
     refuse_insecure_start(Config().__dict__)
+
+
+def test_postgresql_sessions_run_in_utc_and_other_zones_still_read_as_the_same_instant(app, make):
+    """config.py asks PostgreSQL for TimeZone=UTC at connect, so psycopg gives timestamps in
+    datetime.timezone.utc and UTCDateTime keeps them as they are; a session in another zone (a pooler
+    that drops the option) still reads the same instants, converted."""
+    from datetime import timezone
+
+    from sqlalchemy import select, text
+
+    from extensions import db
+    from models import User
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite stores no zone")
+    assert db.session.execute(text("SHOW TimeZone")).scalar() == "UTC"
+    user = make.user(email="zone@example.com")
+    db.session.commit()
+    read = db.session.scalar(select(User.created_at).where(User.id == user.id))
+    assert read.tzinfo is timezone.utc
+    db.session.commit()
+    db.session.execute(text("SET LOCAL TimeZone = 'Asia/Kolkata'"))
+    elsewhere = db.session.scalar(select(User.created_at).where(User.id == user.id))
+    assert elsewhere == read and elsewhere.tzinfo is timezone.utc and elsewhere.hour == read.hour
