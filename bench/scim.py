@@ -8,8 +8,11 @@ and at N-99, and POST /Users.
 Orgkit runs in one gunicorn sync worker, as in production, on an org whose email domain is verified,
 so a POST makes the account, the membership, the SCIM record, the audit events and their outbox rows
 (a webhook endpoint subscribes to every event) in the request's one transaction. Prints requests per
-second and p50/p99 latency for each case, both servers, and the ratio with its target (issue 17). It
-drops and recreates every table of DATABASE_URL: point it at a scratch database.
+second and p50/p99 latency for each case, both servers, and the ratio with its target (issue 17). The
+servers take turns in ROUNDS rounds per case, so a swing in the shared machine's speed falls on both
+sides of a ratio. On PostgreSQL the lookup is also sent to bench/scim_floor.py, the same SQL and Redis
+round trips in a bare WSGI app on the same gunicorn set-up: the most any code on this stack could do.
+It drops and recreates every table of DATABASE_URL: point it at a scratch database.
 """
 import argparse
 import http.client
@@ -81,13 +84,13 @@ def seed(app, users):
         return token
 
 
-def measure(port, token, method, path_fn, requests, body_fn=None):
-    """Requests per second and p50/p99 ms of one keep-alive client sending `requests` requests."""
+def measure(port, token, method, path_fn, requests, body_fn=None, first=0):
+    """Seconds taken and the latencies of one keep-alive client sending requests first.. first+requests-1."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
     latencies = []
     started = time.perf_counter()
-    for i in range(requests):
+    for i in range(first, first + requests):
         t0 = time.perf_counter()
         conn.request(method, path_fn(i), body=body_fn(i) if body_fn else None, headers=headers)
         response = conn.getresponse()
@@ -97,9 +100,32 @@ def measure(port, token, method, path_fn, requests, body_fn=None):
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
     conn.close()
-    latencies.sort()
-    return {"rps": requests / elapsed, "p50": statistics.median(latencies) * 1000,
+    return elapsed, latencies
+
+
+def figures(elapsed, latencies):
+    """Requests per second and p50/p99 ms."""
+    latencies = sorted(latencies)
+    return {"rps": len(latencies) / elapsed, "p50": statistics.median(latencies) * 1000,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
+
+
+def in_turns(servers, requests):
+    """Each server's figures for `requests` requests, sent in ROUNDS turns: a change in the shared
+    machine's speed (it swings by half within minutes) falls on every side of a ratio alike, instead of
+    on whichever ran during it. servers: [(port, method, path_fn, body_fn)]."""
+    taken = [[0.0, []] for _ in servers]
+    for round_ in range(ROUNDS):
+        first, last = round_ * requests // ROUNDS, (round_ + 1) * requests // ROUNDS
+        for (port, method, path_fn, body_fn), total in zip(servers, taken):
+            elapsed, latencies = measure(port, TOKEN[0], method, path_fn, last - first, body_fn, first)
+            total[0] += elapsed
+            total[1] += latencies
+    return [figures(*total) for total in taken]
+
+
+ROUNDS = 5
+TOKEN = [None]
 
 
 def wait_for(port, process, name):
@@ -116,7 +142,7 @@ def wait_for(port, process, name):
     raise SystemExit(f"{name} did not start within 60 s")
 
 
-def start_gunicorn():
+def start_gunicorn(app_spec="bench.scim:build_app()", environment=None):
     """One gunicorn sync worker serving build_app(), in its own process as in production (a server
     thread inside this process would share the GIL with the load loop and halve both)."""
     port = free_port()
@@ -126,8 +152,8 @@ def start_gunicorn():
          # --threads 1: gunicorn.conf.py (read from the working directory) sets 4, and with more than
          # one thread gunicorn swaps the sync worker for gthread, which hands every request to a pool
          # thread: issue 17's set-up is one worker with one thread.
-         "--threads", "1", "--worker-class", "sync", "--log-level", "warning", "bench.scim:build_app()"],
-        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+         "--threads", "1", "--worker-class", "sync", "--log-level", "warning", app_spec],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root), **(environment or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # its access lines would bury the table
     wait_for(port, server, "gunicorn")
     return server, port
@@ -153,6 +179,26 @@ def start_peer(users, token):
     return peer, port
 
 
+def floor_sql(app):
+    """Orgkit's own token and userName-lookup SQL as text, for bench/scim_floor.py (PostgreSQL only)."""
+    from models import ScimUser
+    from services.scim import provisioning
+    from services.scim.filters import where_clause
+    from services.scim.settings import _token_lookup
+    sentinel = "floor-sentinel@bench.example.com"
+    with app.app_context():
+        engine = db.engine
+        dialect = engine.dialect
+        token = _token_lookup(dialect.name).compile(dialect=dialect)
+        page = provisioning._PageStatements(ScimUser, dialect.name,
+                                            where_clause("User", f'userName eq "{sentinel}"')).first.compile(dialect=dialect)
+    page_params = {name: value for name, value in page.params.items() if value != sentinel}
+    page_params["limit"] = 100
+    return {"dsn": engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            "token": token.string, "token_params": token.params, "page": page.string, "page_params": page_params,
+            "value_param": next(name for name, value in page.params.items() if value == sentinel)}
+
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 # (case, Orgkit at least this many times the peer's requests per second): issue 17's targets.
 TARGETS = {"filter userName eq": 1.5, "page of 100 at the start": 10, "page of 100 at the end": 10, "POST /Users": 0.3}
@@ -172,23 +218,35 @@ def run(users=10_000, requests=300):
         ("page of 100 at the end", "GET", lambda i: f"/Users?startIndex={last_page}&count=100", None),
         ("POST /Users", "POST", lambda i: "/Users", new_user),
     ]
+    floor = None
+    if os.environ["DATABASE_URL"].startswith("postgresql"):
+        floor = start_gunicorn("bench.scim_floor:app", {"SCIM_FLOOR_SQL": json.dumps(floor_sql(app), default=str),
+                                                        "SCIM_FLOOR_NAMESPACE": app.config["REDIS_NAMESPACE"]})
     results = []
     print(f"SCIM bench: {users} users, {requests} requests per case, one keep-alive client; Orgkit in one gunicorn "
           f"sync worker on {os.environ['DATABASE_URL'].split(':')[0]}, scim2-server {version('scim2-server')} in memory")
     print(f"{'case':26} {'Orgkit rps':>10} {'p50 ms':>7} {'p99 ms':>7} | {'peer rps':>9} {'p50 ms':>7} {'p99 ms':>7} | ratio (target)")
+    TOKEN[0] = token
     try:
         for name, method, path_fn, body_fn in cases:
             ours_path, peer_path = (lambda i, f=path_fn: "/scim/v2" + f(i)), (lambda i, f=path_fn: "/v2" + f(i))
-            measure(port, token, method, ours_path, min(20, requests), body_fn)  # warm up
-            measure(peer_port, token, method, peer_path, min(20, requests), body_fn)
-            ours = measure(port, token, method, ours_path, requests, body_fn)
-            theirs = measure(peer_port, token, method, peer_path, requests, body_fn)
+            servers = [(port, method, ours_path, body_fn), (peer_port, method, peer_path, body_fn)]
+            if floor is not None and name == "filter userName eq":
+                servers.append((floor[1], method, ours_path, None))
+            for server_port, *request in servers:  # warm up
+                measure(server_port, token, *request[:2], min(20, requests), request[2], first=requests)
+            ours, theirs, *bare = in_turns(servers, requests)
             ratio = ours["rps"] / theirs["rps"]
             results.append((name, ours, theirs, ratio))
             print(f"{name:26} {ours['rps']:10.1f} {ours['p50']:7.2f} {ours['p99']:7.2f} | "
                   f"{theirs['rps']:9.1f} {theirs['p50']:7.2f} {theirs['p99']:7.2f} | {ratio:.2f}x (>= {TARGETS[name]}x)")
+            if bare:
+                bare = bare[0]
+                print(f"{'  floor (no framework)':26} {bare['rps']:10.1f} {bare['p50']:7.2f} {bare['p99']:7.2f} | "
+                      f"the same SQL and Redis round trips in a bare WSGI app (bench/scim_floor.py): "
+                      f"{bare['rps'] / theirs['rps']:.2f}x the peer; Orgkit at {ours['rps'] / bare['rps']:.2f}x of it")
     finally:
-        for process in (server, peer):
+        for process in (server, peer) + ((floor[0],) if floor else ()):
             process.terminate()
             process.wait(timeout=30)
     return results
