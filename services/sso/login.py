@@ -360,6 +360,19 @@ def resolve(org, identity):
     return None, user, membership
 
 
+def _storable_name(asserted):
+    """The IdP's name for the person as Orgkit keeps names (services/names.py: one line of visible text,
+    at most accounts.MAX_NAME characters), or None where it breaks those rules: a line break or a
+    bidirectional override in a name would forge lines in logs and email subjects. A login is never
+    refused over its name: a new account takes the email's local part, an existing one keeps its name."""
+    if not asserted or not asserted.strip():
+        return None
+    try:
+        return accounts.clean_user_name(asserted.strip()[:accounts.MAX_NAME])
+    except ServiceError:
+        return None
+
+
 def needs_consent(org, linked, user):
     """An existing account not yet linked to org's IdP, and not one org itself created (managed): it is
     never linked silently (issue 13, item 5)."""
@@ -385,9 +398,10 @@ def provision(org, connection, identity, actor, consented=False, resolved=None):
             raise Refused(f"{user.email}'s access to this workspace was deactivated.", name_id=name_id, email=email)
         if needs_consent(org, linked, user) and not consented:
             raise NeedsConsent(user)
-    else:
+    name = _storable_name(identity["name"])
+    if user is None:
         try:
-            user = accounts.create_user(email, identity["name"] or email.split("@")[0])
+            user = accounts.create_user(email, name or email.split("@")[0])
         except ServiceError as error:
             raise Refused(f"The account could not be created: {error.message}", name_id=name_id, email=email) from None
         user.managed_by_org_id = org.id  # made by this org's IdP: managed by it (DESIGN.md section 7)
@@ -396,8 +410,8 @@ def provision(org, connection, identity, actor, consented=False, resolved=None):
         db.session.add(linked)
     if linked.groups != identity["groups"] and not identity["groups_unknown"]:
         linked.groups = identity["groups"]
-    if identity["name"] and user.is_managed_by(org.id) and identity["name"][:120] != user.name:
-        user.name = identity["name"][:120]  # a managed account's name follows its org's IdP
+    if name and user.is_managed_by(org.id) and name != user.name:
+        user.name = name  # a managed account's name follows its org's IdP
     mapped = sso_config.role_for_groups(connection, identity["groups"])
     if membership is None:
         orgs.add_member(org, user, mapped or connection.default_role, actor)

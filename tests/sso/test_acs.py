@@ -522,3 +522,23 @@ def test_the_protocol_schema_is_compiled_once_per_thread_and_still_checked(app, 
     _, response = post(app, idp.org, base64.b64encode(document.encode()).decode())
     assert_refused(response, idp.org, "saml-schema-protocol-2.0.xsd")
     assert User.by_email(f"alan@{DOMAIN}") is None
+
+
+def test_a_name_the_idp_sends_is_kept_only_as_one_line_of_visible_text(app, idp):
+    """JIT names follow services/names.py like every other name: an IdP's display name with a line break
+    or a bidirectional override is not stored (it would forge lines in logs and email subjects), and the
+    login goes on: a new account takes the email's local part, an existing one keeps its name."""
+    allow_idp_initiated(idp.org)
+    ENTRA_DISPLAY_NAME = "http://schemas.microsoft.com/identity/claims/displayname"  # pysaml2 sends it as named
+
+    def log_in(email, display_name):
+        _, response = post(app, idp.org, idp.response(email, idp.acs, idp.audience,
+                                                       attributes={ENTRA_DISPLAY_NAME: [display_name]}))
+        assert response.status_code == 303 and "/sso/" not in response.headers["Location"]
+        db.session.expire_all()
+        return User.by_email(email)
+
+    assert log_in(f"mallory@{DOMAIN}", "Mallory\nSecurity team: approved").name == "mallory"
+    assert log_in(f"mallory@{DOMAIN}", "  Mallory Mills  ").name == "Mallory Mills"  # managed: follows the IdP
+    assert log_in(f"mallory@{DOMAIN}", "Mallory \u202eevil").name == "Mallory Mills"
+    assert log_in(f"mallory@{DOMAIN}", "M" * 300).name == "M" * 120
