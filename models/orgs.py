@@ -2,7 +2,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, String, UniqueConstraint, Uuid, func, select
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, String, UniqueConstraint, Uuid, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db

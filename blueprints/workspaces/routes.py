@@ -1,5 +1,5 @@
 """The signed-in user's workspaces, and the /app/settings/... short paths to the current org."""
-from flask import abort, flash, redirect, url_for
+from flask import flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from scim2_models import ScimFilter
 from scim2_models.exceptions import SCIMException
-from scim2_models.path import AttrPath, Comparison, CompareOperator, LogicalExpr, LogicalOperator, Not, Present, ValuePath
+from scim2_models.path import Comparison, CompareOperator, LogicalExpr, LogicalOperator, Not, Present, ValuePath
 from sqlalchemy import and_, false, func, not_, or_, select, true
 
 from models import ScimGroup, ScimGroupMember, ScimUser, ScimUserValue, parse_uuid

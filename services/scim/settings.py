@@ -61,8 +61,8 @@ def create_token(org, actor):
     itself is never stored (DESIGN.md section 7)."""
     if len(live_tokens(org.id)) >= MAX_LIVE_TOKENS:
         raise ServiceError(
-            f"Two tokens are already live. Revoke the old one once your identity provider uses the new one, "
-            f"then generate another.", code="conflict",
+            "Two tokens are already live. Revoke the old one once your identity provider uses the new one, "
+            "then generate another.", code="conflict",
         )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ScimToken(org_id=org.id, prefix=token[:len(TOKEN_PREFIX) + 4], token_hash=hash_token(token),
