@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from flask import current_app
 from lxml import etree
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import lazyload
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -156,35 +156,16 @@ def setup_link_of(relay_state):
     return parse_uuid(relay_state[len(marked):].split(".", 1)[0])
 
 
-@lru_cache(maxsize=2)
-def _hold_statement(dialect_name):
-    """hold's INSERT, built once per dialect (a Core INSERT: nothing in the request reads the row back).
-    On PostgreSQL it also turns this transaction's commit asynchronous (set_config(..., true) is SET
-    LOCAL, so for this transaction only): see hold()."""
-    statement = insert(SsoPendingLogin.__table__)
-    if dialect_name == "postgresql":
-        statement = statement.returning(func.set_config("synchronous_commit", "off", True))
-    return statement
-
-
-def hold(org, state, initiated_by, identity, return_path):
-    """Keep a validated response for the browser to finish; returns the one-time key (in the finish URL).
-
-    The transaction that holds a response (with its replay-cache row and, SP-initiated, its used request
-    state) commits without waiting for the disk: nobody is signed in by it. The finishing GET that
-    signs the person in reads the held row, so its own commit, which waits for the disk, comes later in
-    PostgreSQL's log and makes this one durable with it. A crash in between loses the held response and
-    its replay row together, before anyone was signed in with that assertion: it is used once at most
-    all the same. Refusals and test logins keep waiting for the disk (their log rows are the record)."""
+def _held_row(org, state, initiated_by, identity, return_path):
+    """(one-time key, row) of a validated response kept for the browser to finish; the key goes in the
+    finish URL, only its hash in the row."""
     from services.sso.finish import PENDING_TTL
     key = secrets.token_urlsafe(32)
     kept = {name: identity[name] for name in ("name_id", "email", "name", "groups", "groups_unknown")}
     now = utcnow()
-    db.session.execute(_hold_statement(db.session.get_bind().dialect.name), {
-        "id": uuid.uuid4(), "created_at": now, "org_id": org.id, "key_hash": _hash_key(key),
-        "request_state_id": state.id if state else None, "initiated_by": initiated_by, "identity": kept,
-        "return_path": return_path or "", "expires_at": now + PENDING_TTL}).close()
-    return key
+    return key, {"id": uuid.uuid4(), "created_at": now, "org_id": org.id, "key_hash": _hash_key(key),
+                 "request_state_id": state.id if state else None, "initiated_by": initiated_by,
+                 "identity": kept, "return_path": return_path or "", "expires_at": now + PENDING_TTL}
 
 
 def _consume_state(org, relay_state):
@@ -253,8 +234,10 @@ def _groups(attributes, configured):
     return []
 
 
-def _validate(org, connection, saml_response, relay_state, oversized=False):
-    """Run checks 1 to 6; returns (auth, request_state or None, return_path, identity dict)."""
+def _validate(org, connection, saml_response, relay_state, oversized=False, setup_link_id=None):
+    """Run checks 1 to 6; returns (auth, request_state or None, initiated_by, return_path, identity dict,
+    finish key or None). A login's validated response is held for the browser under the finish key, in the statement
+    that remembers its assertion (a test login's is not: nobody signs in by it)."""
     if connection is None or not connection.idp_entity_id or not connection.idp_sso_url:
         raise Refused("Single sign-on is not set up for this workspace.", status=404)
     _precheck_xml(_decode(saml_response, oversized))
@@ -296,32 +279,69 @@ def _validate(org, connection, saml_response, relay_state, oversized=False):
         "attributes": {name: [str(v)[:500] for v in values][:50] for name, values in list(attributes.items())[:100]},
     }
     identity["groups_unknown"] = not identity["groups"] and bool(attributes.get(GROUPS_OVERAGE_ATTRIBUTE))
-    domain_verified = _remember_assertion(org, auth, name_id, email)
+    initiated_by = "test" if state is not None and state.is_test else ("sp" if state is not None else "idp")
+    if setup_link_id is not None and initiated_by != "test":
+        raise Refused("A setup link's connection is only ever tested, never used to sign in.")
+    key, held = _held_row(org, state, initiated_by, identity, return_path) if initiated_by != "test" else (None, None)
+    inserted, domain_verified = _remember_assertion(org, auth, name_id, email, held)
+    if not inserted:
+        raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
     if not email:
         raise Refused("The response carries no email address (neither an email attribute nor an email NameID).",
                       name_id=name_id)
     if not domain_verified:
         raise Refused(f"{email} is not on a verified domain of this workspace.", name_id=name_id, email=email)
-    return auth, state, return_path, identity
+    if held is not None and db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(insert(SsoPendingLogin.__table__), held).close()  # PostgreSQL held it already
+    return auth, state, initiated_by, return_path, identity, key
 
 
-@lru_cache(maxsize=2)
-def _remember_statement(dialect_name):
+_REPLAY_COLUMNS = ("id", "org_id", "assertion_id", "expires_at", "created_at")
+_HELD_COLUMNS = ("id", "created_at", "org_id", "key_hash", "request_state_id", "initiated_by", "identity",
+                 "return_path", "expires_at")
+
+
+@lru_cache(maxsize=4)
+def _remember_statement(dialect_name, holding):
     """The replay cache's INSERT, built once per dialect. It inserts unless the id is there (ON CONFLICT
     DO NOTHING on PostgreSQL and SQLite): the unique constraint decides, so two racing posts of one
-    assertion cannot both win. Parameters: the row's columns, domain_org_id and domain (check 6)."""
-    dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    assertion cannot both win. It answers whether the row went in and whether the email's domain is a
+    verified domain of the org (check 6, asked in the same statement: one round trip fewer).
+    Parameters: the row's columns, domain_org_id and domain.
+
+    holding, on PostgreSQL: the same statement also holds the validated response for the browser
+    (data-modifying CTEs; parameters held_<column>), only if the assertion's row went in and its domain
+    is verified, so a refused response never leaves one behind. A transaction that holds a response
+    (with its replay row and, SP-initiated, its used request state) then commits without waiting for
+    the disk (set_config(..., true) is SET LOCAL: this transaction only): nobody is signed in by it. The
+    finishing GET that signs the person in reads the held row, so its own commit, which waits for the
+    disk, comes later in PostgreSQL's log and makes this one durable with it. A crash in between loses
+    the held response and its replay row together, before anyone was signed in with that assertion: it
+    is used once at most all the same. Refusals and test logins keep waiting for the disk (their log
+    rows are the record)."""
     table = SsoAssertionReplay.__table__
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]).returning(
-        table.c.id, domains.verified_for_clause(bindparam("domain_org_id"), bindparam("domain")).label("domain_verified"))
+    verified = domains.verified_for_clause(bindparam("domain_org_id"), bindparam("domain"))
+    dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    remember = (dialect_insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in _REPLAY_COLUMNS})
+                .on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]))
+    if not (holding and dialect_name == "postgresql"):
+        return remember.returning(table.c.id, verified.label("domain_verified"))
+    remembered = remember.returning(table.c.id).cte("remembered")
+    fresh = exists(select(remembered.c.id))
+    pending = SsoPendingLogin.__table__
+    held = (insert(pending).from_select(_HELD_COLUMNS, select(
+        *(bindparam(f"held_{name}", type_=pending.c[name].type) for name in _HELD_COLUMNS)).where(fresh, verified))
+        .returning(pending.c.id).cte("held"))
+    asynchronous = (select(func.set_config("synchronous_commit", "off", True)).where(exists(select(held.c.id)))
+                    .scalar_subquery())
+    return select(fresh.label("fresh"), verified.label("domain_verified"), asynchronous.label("asynchronous"))
 
 
-def _remember_assertion(org, auth, name_id, email):
+def _remember_assertion(org, auth, name_id, email, held=None):
     """The replay cache: an assertion id is accepted once, and kept until the assertion expires.
-
-    Returns whether email's domain is a verified domain of org (check 6), asked in the same statement
-    (RETURNING a subquery): one round trip fewer on every login, and only ever read once the replay
-    check has passed."""
+    Returns (whether the assertion is new, whether email's domain is a verified domain of org: check 6,
+    only ever read once the replay check has passed). held: a login's response to hold (_held_row), on
+    PostgreSQL in the same statement (see _remember_statement); the caller holds it on SQLite."""
     assertion_id = auth.get_last_assertion_id()
     if not assertion_id:
         raise Refused("The assertion has no ID.", name_id=name_id, email=email)
@@ -329,12 +349,16 @@ def _remember_assertion(org, auth, name_id, email):
     expires = datetime.fromtimestamp(not_on_or_after, timezone.utc) if not_on_or_after else utcnow()
     # Kept past the assertion's own end by python3-saml's allowed clock drift.
     expires = max(expires, utcnow()) + timedelta(minutes=10)
-    inserted = db.session.execute(_remember_statement(db.session.get_bind().dialect.name), {
-        "id": uuid.uuid4(), "org_id": org.id, "assertion_id": assertion_id[:255], "expires_at": expires,
-        "created_at": utcnow(), "domain_org_id": org.id, "domain": domains.email_domain(email)}).first()
-    if inserted is None:
-        raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
-    return bool(inserted.domain_verified)
+    dialect_name = db.session.get_bind().dialect.name
+    holding = held is not None and dialect_name == "postgresql"
+    parameters = {"id": uuid.uuid4(), "org_id": org.id, "assertion_id": assertion_id[:255], "expires_at": expires,
+                  "created_at": utcnow(), "domain_org_id": org.id, "domain": domains.email_domain(email)}
+    if holding:
+        parameters.update({f"held_{name}": value for name, value in held.items()})
+    row = db.session.execute(_remember_statement(dialect_name, holding), parameters).first()
+    if holding:
+        return row.fresh, bool(row.domain_verified)
+    return row is not None, row is not None and bool(row.domain_verified)
 
 
 class NeedsConsent(Exception):
@@ -470,10 +494,8 @@ def receive_response(org, connection, org_ref, saml_response, relay_state, ip=No
         from services import setup_sso
         connection = setup_sso.draft_connection_for_test(org, setup_link_id)
     try:
-        auth, state, return_path, identity = _validate(org, connection, saml_response, relay_state, oversized)
-        initiated_by = "test" if state is not None and state.is_test else ("sp" if state is not None else "idp")
-        if setup_link_id is not None and initiated_by != "test":
-            raise Refused("A setup link's connection is only ever tested, never used to sign in.")
+        auth, state, initiated_by, return_path, identity, key = _validate(org, connection, saml_response, relay_state,
+                                                                          oversized, setup_link_id)
         if initiated_by == "test":
             # A test login proves the connection; nobody is signed in or provisioned by it.
             connection.last_test_succeeded_at = utcnow()
@@ -486,8 +508,7 @@ def receive_response(org, connection, org_ref, saml_response, relay_state, ip=No
             return AcsOutcome(attempt, org=org, is_test=True, attributes=identity["attributes"],
                               setup_link_id=setup_link_id)
         # Nobody is signed in here: the browser finishes the login on a same-site GET, where its nonce
-        # cookie (and session) come along (services/sso/finish.py).
-        key = hold(org, state, initiated_by, identity, return_path)
+        # cookie (and session) come along (services/sso/finish.py); the response is held for it under key.
         return AcsOutcome(None, org=org, return_path=return_path, finish_key=key)
     except Refused as refused:
         if state is None and (relay_state or "").startswith(STATE_PREFIX):

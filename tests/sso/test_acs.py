@@ -116,11 +116,19 @@ def test_existing_account_on_verified_domain_is_linked_only_with_its_password(ap
     assert browser.get(f"/app/o/{idp.org.slug}/").status_code == 200
 
 
+def held_responses():
+    """Validated responses held for a browser to finish (on PostgreSQL held by the replay cache's own
+    statement, only when the assertion is new and its domain verified)."""
+    from models import SsoPendingLogin
+    return db.session.scalars(select(SsoPendingLogin)).all()
+
+
 def test_email_on_unverified_domain_is_refused(app, idp):
     _, relay, saml_response = sp_initiated(app, idp, email="mallory@elsewhere.com")
     _, response = post(app, idp.org, saml_response, relay)
     assert_refused(response, idp.org, "not on a verified domain")
     assert User.by_email("mallory@elsewhere.com") is None
+    assert held_responses() == []
 
 
 def test_unsigned_response_is_refused(app, idp):
@@ -196,6 +204,8 @@ def test_replayed_response_is_refused(app, idp):
     assert first.status_code == 303
     _, second = post(app, idp.org, saml_response)
     assert_refused(second, idp.org, "already used")
+    [held] = held_responses()  # the first login's, used; the replay held nothing
+    assert held.consumed_at is not None
 
 
 def test_replayed_sp_initiated_response_is_refused(app, idp):
@@ -417,8 +427,10 @@ def statements(engine):
 # is active, in one statement; marking the held response used; the SSO log row, the last-login update,
 # the audit event, the session and its SSO grant. Each request commits once. The ACS writes through Core
 # only (no flush); the finishing GET's ORM writes go in two flushes: the last-login update with the
-# event, the session with its grant. bench/saml.py times it.
+# event, the session with its grant. On PostgreSQL the replay-cache insert also holds the response (one
+# statement fewer). bench/saml.py times it.
 STEADY_STATE = {"sp": (4, 7), "idp": (3, 7)}
+STEADY_STATE_POSTGRESQL = {"sp": (3, 7), "idp": (2, 7)}
 STEADY_STATE_FLUSHES = (0, 2)
 
 
@@ -428,7 +440,8 @@ def test_a_returning_persons_login_takes_a_bounded_number_of_statements(app, idp
     db.session.commit()
     if initiated_by == "idp":
         allow_idp_initiated(idp.org)
-    acs_bound, finish_bound = STEADY_STATE[initiated_by]
+    acs_bound, finish_bound = (STEADY_STATE_POSTGRESQL if db.engine.dialect.name == "postgresql"
+                               else STEADY_STATE)[initiated_by]
     acs, org_page = acs_path(idp.org), f"/app/o/{idp.org.slug}/"  # read here: the test's own reads are not counted
     for _ in range(2):  # the second login is the steady state: identity, account and membership exist
         browser = app.test_client()
