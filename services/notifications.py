@@ -13,11 +13,12 @@ a daily digest). Critical (security) types ignore preferences: always in the app
 """
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, insert, literal, select, union_all, update
+from sqlalchemy import and_, bindparam, insert, literal, select, union_all, update
 
 from extensions import db
 from models import Invitation, Membership, Notification, NotificationDigestItem, NotificationPreference, Role, User, parse_uuid, utcnow
@@ -300,18 +301,44 @@ def _inviter_id(org, targets, data):
     return found.invited_by_id if found is not None else None
 
 
-def _recipient_query(number, event_type):
+@lru_cache(maxsize=1024)
+def _recipient_query(number, event_type_name, roles):
+    """The SELECT of one event's recipients, with their preferences for its type, tagged with number (its
+    place in the fan-out), built once per shape: roles (a sorted tuple) selects the org's members with
+    those roles (parameter org_<number>), no roles the listed people (users_<number>). Building and
+    keying a fresh union of these was a tenth of a SCIM create's Python (bench/scim.py)."""
     pref = NotificationPreference
-    return (
+    query = (
         select(literal(number).label("event"), User.id, User.email, pref.in_app, pref.email, pref.email_mode)
-        .outerjoin(pref, and_(pref.user_id == User.id, pref.event_type == event_type.name))
+        .outerjoin(pref, and_(pref.user_id == User.id, pref.event_type == event_type_name))
         .where(User.is_deactivated.is_(False))
     )
+    if roles:
+        return (query.join(Membership, Membership.user_id == User.id)
+                .where(Membership.org_id == bindparam(f"org_{number}"), Membership.role.in_(roles),
+                       Membership.deactivated_at.is_(None)))
+    return query.where(User.id.in_(bindparam(f"users_{number}", expanding=True)))
+
+
+def _union(shapes):
+    """union_all of the recipient queries of shapes ((number, event type name, roles), ...): built once
+    for the few events of one change, afresh for a bulk fan-out (its statement is not worth keeping)."""
+    if len(shapes) > 8:
+        return _build_union(shapes)
+    return _kept_union(shapes)
+
+
+def _build_union(shapes):
+    queries = [_recipient_query(*shape) for shape in shapes]
+    return union_all(*queries) if len(queries) > 1 else queries[0]
+
+
+_kept_union = lru_cache(maxsize=256)(_build_union)
 
 
 def _recipient_queries(number, event_type, org, actor, targets, data):
-    """SELECTs of the people the catalog's recipient groups name for this event, each row with its
-    preferences for the type and tagged with number (the event's place in its fan-out)."""
+    """The shapes (_recipient_query) and parameters of the SELECTs of the people the catalog's recipient
+    groups name for this event."""
     user_ids, roles = set(), set()
     for group in event_type.recipients:
         if group == "target_user":
@@ -325,13 +352,14 @@ def _recipient_queries(number, event_type, org, actor, targets, data):
         else:
             raise KeyError(f"unknown recipient group {group!r} in catalog entry {event_type.name}")
     user_ids.discard(None)
-    queries = []
+    shapes, parameters = [], {}
     if roles and org is not None:
-        queries.append(_recipient_query(number, event_type).join(Membership, Membership.user_id == User.id)
-                       .where(Membership.org_id == org.id, Membership.role.in_(roles), Membership.deactivated_at.is_(None)))
+        shapes.append((number, event_type.name, tuple(sorted(roles))))
+        parameters[f"org_{number}"] = org.id
     if user_ids:
-        queries.append(_recipient_query(number, event_type).where(User.id.in_(user_ids)))
-    return queries
+        shapes.append((number, event_type.name, ()))
+        parameters[f"users_{number}"] = sorted(user_ids)
+    return shapes, parameters
 
 
 def _recipients(event_type, actor, rows):
@@ -353,17 +381,18 @@ def fan_out(emitted):
     trip, and each kind of row written with one INSERT. Returns how many people were told, summed over
     the events."""
     told = []
-    queries = []
+    shapes, parameters = [], {}
     for org, event_type, actor, event in emitted:
         if event_type.recipients:
             targets, data = list(event.targets or ()), event.data or {}
-            found = _recipient_queries(len(told), event_type, org, actor, targets, data)
+            found, found_parameters = _recipient_queries(len(told), event_type, org, actor, targets, data)
             if found:
-                queries += found
+                shapes += found
+                parameters.update(found_parameters)
                 told.append((event, org, event_type, actor, targets, data, []))
-    if not queries:
+    if not shapes:
         return 0
-    for row in db.session.execute(union_all(*queries) if len(queries) > 1 else queries[0]):
+    for row in db.session.execute(_union(tuple(shapes)), parameters):
         told[row[0]][-1].append(row)
     in_app_rows, digest_rows, count = [], [], 0
     for event, org, event_type, actor, targets, data, rows in told:

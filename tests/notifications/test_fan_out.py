@@ -194,3 +194,39 @@ def test_one_event_to_many_admins_is_written_as_one_row_each(make, happen):
     happen(org, "org.updated", changes={"name": ["Big", "Bigger"]})
     count = db.session.scalar(select(func.count()).select_from(Notification).where(Notification.type == "org.updated"))
     assert count == len(admins) + 1
+
+
+def test_recipients_are_read_with_each_events_own_org_and_people_when_the_statement_is_reused(make, happen, inbox_of):
+    """The recipients' SELECT is built once per shape and reused (services/notifications._recipient_query):
+    the org and the people it names are parameters, so an event in one org never reaches another's
+    admins or the person named in an earlier event, in one fan-out or in two."""
+    acme_owner, globex_owner = make.user(name="Ann Acme"), make.user(name="Gil Globex")
+    acme, globex = make.org(owner=acme_owner, name="Acme"), make.org(owner=globex_owner, name="Globex")
+    acme_admin, globex_admin = make.member(acme, Role.admin), make.member(globex, Role.admin)
+    first, second = make.user(name="First Person"), make.user(name="Second Person")
+    for org, person in ((acme, first), (globex, second)):
+        db.session.add(Membership(org_id=org.id, user_id=person.id, role=Role.member))
+    db.session.commit()
+
+    def told(user, about):
+        return [title for title in inbox_of(user, "member.added") if title.startswith(about.name)]
+
+    happen(acme, "member.added", about=first, role="member")
+    happen(globex, "member.added", about=second, role="member")
+    for user in (acme_admin, acme_owner, first):
+        assert told(user, first) == ["First Person joined Acme as member"] and told(user, second) == []
+    for user in (globex_admin, globex_owner, second):
+        assert told(user, second) == ["Second Person joined Globex as member"] and told(user, first) == []
+
+    from services import events
+    with events.together():  # two events of one type in one fan-out: one union of two shapes
+        emit(acme, "member.added", Actor("system", None, "Orgkit"), [user_target(second)],
+             {"role": "member", "user": {"id": str(second.id), "email": second.email, "name": second.name}})
+        emit(globex, "member.added", Actor("system", None, "Orgkit"), [user_target(first)],
+             {"role": "member", "user": {"id": str(first.id), "email": first.email, "name": first.name}})
+    db.session.commit()
+    assert told(acme_admin, second) == told(acme_owner, second) == ["Second Person joined Acme as member"]
+    assert told(globex_admin, first) == told(globex_owner, first) == ["First Person joined Globex as member"]
+    assert sorted(told(second, second)) == ["Second Person joined Acme as member", "Second Person joined Globex as member"]
+    assert not any("Globex" in title for user in (acme_admin, acme_owner) for title in inbox_of(user))
+    assert not any("Acme" in title for user in (globex_admin, globex_owner) for title in inbox_of(user))
