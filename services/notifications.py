@@ -375,6 +375,10 @@ def _recipients(event_type, actor, rows):
     return recipients
 
 
+_INSERT_NOTIFICATIONS = insert(Notification.__table__)
+_INSERT_DIGEST_ITEMS = insert(NotificationDigestItem.__table__)
+
+
 def fan_out(emitted):
     """Write the notifications, digest items and immediate emails of events, given as [(org, event
     type, actor, audit event)] by services.events. The recipients of every event are read in one round
@@ -403,9 +407,9 @@ def fan_out(emitted):
     # Core executemany INSERTs on the session's connection: one statement for 5,000 rows, without the
     # ORM's per-row unit-of-work bookkeeping (these rows are not needed as objects in this transaction).
     if in_app_rows:
-        db.session.execute(insert(Notification.__table__), in_app_rows)
+        db.session.execute(_INSERT_NOTIFICATIONS, in_app_rows)
     if digest_rows:
-        db.session.execute(insert(NotificationDigestItem.__table__), digest_rows)
+        db.session.execute(_INSERT_DIGEST_ITEMS, digest_rows)
     return count
 
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 from flask import current_app
-from sqlalchemy import case, event, exists, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, case, event, exists, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from extensions import db, jobs
@@ -274,6 +274,13 @@ def _known_without_endpoints(org_id):
     return known is not None and known[0] is db.session().get_transaction() and known[1] == org_id
 
 
+# fan_out's statements, built once (it runs in the transaction of every change that emits an event).
+_ACTIVE_ENDPOINTS = (select(WebhookEndpoint.id, WebhookEndpoint.all_events, WebhookEndpoint.event_types)
+                     .where(WebhookEndpoint.org_id == bindparam("org_id"), WebhookEndpoint.is_active.is_(True)))
+_INSERT_MESSAGES = insert(WebhookMessage.__table__)
+_INSERT_DELIVERIES = insert(WebhookDelivery.__table__)
+
+
 def fan_out(emitted):
     """Called by events.emit() (or at the end of events.together()) in the transaction of the change,
     with [(org, event type, actor, audit event)]: one message per event and one delivery per active
@@ -288,9 +295,7 @@ def fan_out(emitted):
     for org_id, events in by_org.items():
         if _known_without_endpoints(org_id):
             continue
-        endpoints = db.session.execute(WebhookEndpoint.for_org(org_id).where(WebhookEndpoint.is_active.is_(True))
-                                       .with_only_columns(WebhookEndpoint.id, WebhookEndpoint.all_events,
-                                                          WebhookEndpoint.event_types)).all()
+        endpoints = db.session.execute(_ACTIVE_ENDPOINTS, {"org_id": org_id}).all()
         if not endpoints:
             continue
         due = now()
@@ -305,8 +310,8 @@ def fan_out(emitted):
             deliveries += [{"id": uuid.uuid4(), "org_id": org_id, "message_id": message_id, "endpoint_id": endpoint_id,
                             "status": "pending", "next_attempt_at": due} for endpoint_id in subscribed]
     if messages:
-        db.session.execute(insert(WebhookMessage.__table__), messages)
-        db.session.execute(insert(WebhookDelivery.__table__), deliveries)
+        db.session.execute(_INSERT_MESSAGES, messages)
+        db.session.execute(_INSERT_DELIVERIES, deliveries)
         signal_after_commit([d["id"] for d in deliveries])
 
 

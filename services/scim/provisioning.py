@@ -293,20 +293,32 @@ class _Known:
     default_role: object      # the org's SCIM default role, or None before its SCIM config exists
 
 
+@lru_cache(maxsize=2)
+def _new_user_check(with_email):
+    """_check_new_user's SELECT, built once (parameters org_id, user_name_lower and, with_email, email
+    and domain): each part an indexed scalar subquery."""
+    org_id = bindparam("org_id")
+    parts = [exists().where(ScimUser.org_id == org_id, ScimUser.user_name_lower == bindparam("user_name_lower"))
+             .label("name_taken"),
+             select(ScimConfig.default_role).where(ScimConfig.org_id == org_id).scalar_subquery().label("default_role")]
+    if with_email:
+        email = bindparam("email")
+        linked, invited = _email_users(org_id, email)
+        parts += [or_(linked.exists(), invited.exists()).label("email_taken"),
+                  select(User.id).where(User.email == email).scalar_subquery().label("account_id"),
+                  domains.verified_for_clause(org_id, bindparam("domain")).label("domain_verified")]
+    return select(*parts)
+
+
 def _check_new_user(org_id, user_name, email):
     """A create's userName and email clash checks, and what provisioning needs to know next (the
     account with the email, whether its domain is verified, the org's default role), in one round
     trip: each part is an indexed scalar subquery. Returns _Known."""
     user_name = user_name.strip()
-    name_taken = exists().where(ScimUser.org_id == org_id, ScimUser.user_name_lower == user_name.lower())
-    parts = [name_taken.label("name_taken"),
-             ScimConfig.for_org(org_id).with_only_columns(ScimConfig.default_role).scalar_subquery().label("default_role")]
+    parameters = {"org_id": org_id, "user_name_lower": user_name.lower()}
     if email is not None:
-        linked, invited = _email_users(org_id, email)
-        parts += [or_(linked.exists(), invited.exists()).label("email_taken"),
-                  select(User.id).where(User.email == email).scalar_subquery().label("account_id"),
-                  domains.verified_for_clause(org_id, domains.email_domain(email)).label("domain_verified")]
-    found = db.session.execute(select(*parts)).one()._mapping
+        parameters.update(email=email, domain=domains.email_domain(email))
+    found = db.session.execute(_new_user_check(email is not None), parameters).one()._mapping
     if found["name_taken"]:
         raise ScimError(409, f"A user with userName {user_name!r} already exists in this organization.", "uniqueness")
     if email is None:
