@@ -50,15 +50,22 @@ SETUP_LINK_MARK = "sl."
 STATE_TTL = timedelta(minutes=15)
 PROTOCOL_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 
+# Each attribute by the names IdPs give it: plain, Entra's and ADFS's claim URIs, the urn:oid names of
+# the SAML 2.0 attribute profile (Shibboleth, most academic IdPs) and the older urn:mace:dir names
+# (Shibboleth's legacy attribute map, pysaml2's basic name format).
 EMAIL_ATTRIBUTES = ("email", "mail", "emailaddress", "Email", "User.Email",
                     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-                    "urn:oid:0.9.2342.19200300.100.1.3")
+                    "urn:oid:0.9.2342.19200300.100.1.3", "urn:mace:dir:attribute-def:mail",
+                    "urn:mace:dir:attribute-def:email")
 GIVEN_NAME_ATTRIBUTES = ("givenName", "firstName", "first_name", "FirstName", "User.FirstName",
-                         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "urn:oid:2.5.4.42")
+                         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "urn:oid:2.5.4.42",
+                         "urn:mace:dir:attribute-def:givenName")
 SURNAME_ATTRIBUTES = ("sn", "surname", "lastName", "last_name", "LastName", "User.LastName",
-                      "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", "urn:oid:2.5.4.4")
+                      "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", "urn:oid:2.5.4.4",
+                      "urn:mace:dir:attribute-def:sn")
 DISPLAY_NAME_ATTRIBUTES = ("displayName", "display_name", "cn",
-                           "http://schemas.microsoft.com/identity/claims/displayname", "urn:oid:2.16.840.1.113730.3.1.241")
+                           "http://schemas.microsoft.com/identity/claims/displayname", "urn:oid:2.16.840.1.113730.3.1.241",
+                           "urn:mace:dir:attribute-def:displayName", "urn:mace:dir:attribute-def:cn")
 GROUPS_ATTRIBUTES = ("groups", "Groups", "memberOf", "group", "Group",
                      "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups")
 # Entra ID sends this link to Microsoft Graph instead of the groups claim when a user is in more groups

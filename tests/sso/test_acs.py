@@ -555,3 +555,13 @@ def test_a_name_the_idp_sends_is_kept_only_as_one_line_of_visible_text(app, idp)
     assert log_in(f"mallory@{DOMAIN}", "  Mallory Mills  ").name == "Mallory Mills"  # managed: follows the IdP
     assert log_in(f"mallory@{DOMAIN}", "Mallory \u202eevil").name == "Mallory Mills"
     assert log_in(f"mallory@{DOMAIN}", "M" * 300).name == "M" * 120
+
+
+def test_attributes_by_their_legacy_urn_mace_names_are_read(app, idp):
+    """pysaml2's basic name format (and Shibboleth's legacy map) names attributes urn:mace:dir:attribute-def:...:
+    the display name and the email come through under those names too."""
+    allow_idp_initiated(idp.org)
+    _, response = post(app, idp.org, idp.response(f"ada@{DOMAIN}", idp.acs, idp.audience, name_id="ada-7731",
+                                                  attributes={"displayName": ["Ada King"]}))
+    assert response.status_code == 303 and "/sso/" not in response.headers["Location"]
+    assert User.by_email(f"ada@{DOMAIN}").name == "Ada King"
