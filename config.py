@@ -7,6 +7,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 BASE_DIR = Path(__file__).resolve().parent
 
 # (environment variable, default, description). The one list of every setting.
@@ -135,7 +137,10 @@ class Config:
             # models.base.UTCDateTime keeps as they are, where a server zone named otherwise ("Etc/UTC",
             # Debian's default) came as a ZoneInfo that every value was converted from: a tenth of a
             # SCIM page of 100 users (bench/scim.py). Values are the same instants either way.
-            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"options": "-c TimeZone=UTC"}
+            # Options given in DATABASE_URL (?options=...) are kept: connect_args would replace them.
+            given = make_url(self.SQLALCHEMY_DATABASE_URI).query.get("options") or ""
+            given = given[-1] if isinstance(given, tuple) else given
+            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"options": f"{given} -c TimeZone=UTC".strip()}
         self.SMTP_PORT = int(self.SMTP_PORT)
         self.TRUSTED_PROXY_COUNT = int(self.TRUSTED_PROXY_COUNT)
         self.SMTP_STARTTLS = _bool(self.SMTP_STARTTLS)

@@ -61,3 +61,10 @@ def test_postgresql_sessions_run_in_utc_and_other_zones_still_read_as_the_same_i
     db.session.execute(text("SET LOCAL TimeZone = 'Asia/Kolkata'"))
     elsewhere = db.session.scalar(select(User.created_at).where(User.id == user.id))
     assert elsewhere == read and elsewhere.tzinfo is timezone.utc and elsewhere.hour == read.hour
+
+
+def test_options_given_in_database_url_are_kept_beside_the_utc_zone(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://orgkit@db.internal/orgkit?options=-c%20search_path%3Dorgkit")
+    assert Config().SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {"options": "-c search_path=orgkit -c TimeZone=UTC"}
+    monkeypatch.setenv("DATABASE_URL", "postgresql://orgkit@db.internal/orgkit")
+    assert Config().SQLALCHEMY_ENGINE_OPTIONS["connect_args"] == {"options": "-c TimeZone=UTC"}

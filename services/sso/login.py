@@ -290,7 +290,7 @@ def _validate(org, connection, saml_response, relay_state, oversized=False, setu
     if setup_link_id is not None and initiated_by != "test":
         raise Refused("A setup link's connection is only ever tested, never used to sign in.")
     key, held = _held_row(org, state, initiated_by, identity, return_path) if initiated_by != "test" else (None, None)
-    inserted, domain_verified = _remember_assertion(org, auth, name_id, email, held)
+    inserted, domain_verified, held_by_statement = _remember_assertion(org, auth, name_id, email, held)
     if not inserted:
         raise Refused("This assertion was already used once (replay).", name_id=name_id, email=email)
     if not email:
@@ -298,8 +298,8 @@ def _validate(org, connection, saml_response, relay_state, oversized=False, setu
                       name_id=name_id)
     if not domain_verified:
         raise Refused(f"{email} is not on a verified domain of this workspace.", name_id=name_id, email=email)
-    if held is not None and db.session.get_bind().dialect.name != "postgresql":
-        db.session.execute(insert(SsoPendingLogin.__table__), held).close()  # PostgreSQL held it already
+    if held is not None and not held_by_statement:
+        db.session.execute(insert(SsoPendingLogin.__table__), held).close()
     return auth, state, initiated_by, return_path, identity, key
 
 
@@ -331,7 +331,7 @@ def _remember_statement(dialect_name, holding):
     dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
     remember = (dialect_insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in _REPLAY_COLUMNS})
                 .on_conflict_do_nothing(index_elements=["org_id", "assertion_id"]))
-    if not (holding and dialect_name == "postgresql"):
+    if not holding:
         return remember.returning(table.c.id, verified.label("domain_verified"))
     remembered = remember.returning(table.c.id).cte("remembered")
     fresh = exists(select(remembered.c.id))
@@ -347,8 +347,9 @@ def _remember_statement(dialect_name, holding):
 def _remember_assertion(org, auth, name_id, email, held=None):
     """The replay cache: an assertion id is accepted once, and kept until the assertion expires.
     Returns (whether the assertion is new, whether email's domain is a verified domain of org: check 6,
-    only ever read once the replay check has passed). held: a login's response to hold (_held_row), on
-    PostgreSQL in the same statement (see _remember_statement); the caller holds it on SQLite."""
+    only ever read once the replay check has passed, whether the statement took held in hand). held: a login's response
+    to hold (_held_row): on PostgreSQL in the same statement (see _remember_statement), which holds it
+    only when the assertion is new and its domain verified; elsewhere the caller holds it after its checks."""
     assertion_id = auth.get_last_assertion_id()
     if not assertion_id:
         raise Refused("The assertion has no ID.", name_id=name_id, email=email)
@@ -364,8 +365,8 @@ def _remember_assertion(org, auth, name_id, email, held=None):
         parameters.update({f"held_{name}": value for name, value in held.items()})
     row = db.session.execute(_remember_statement(dialect_name, holding), parameters).first()
     if holding:
-        return row.fresh, bool(row.domain_verified)
-    return row is not None, row is not None and bool(row.domain_verified)
+        return row.fresh, bool(row.domain_verified), True
+    return row is not None, row is not None and bool(row.domain_verified), False
 
 
 class NeedsConsent(Exception):
