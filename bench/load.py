@@ -312,6 +312,38 @@ def print_table(title, rows):
         print(f"  {name:26} {count:9d} {p50:8.1f} {p99:8.1f} {errors:7d}")
 
 
+def busy_cpu_seconds():
+    """CPU seconds the whole machine has spent busy so far (every process: gunicorn, the workers,
+    PostgreSQL, Redis and this driver), from /proc/stat; None where there is no /proc."""
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in stat.readline().split()[1:9])
+    except OSError:
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_counting_cpu(driver, kinds, rate, duration):
+    """driver.run, and the CPU the machine and this process (the driver and the webhook receiver)
+    spent on it."""
+    machine, own = busy_cpu_seconds(), time.process_time()
+    results, elapsed = driver.run(kinds, rate, duration)
+    machine = None if machine is None else busy_cpu_seconds() - machine
+    return results, elapsed, machine, time.process_time() - own
+
+
+def cpu_line(machine, own, requests):
+    """What a mix request costs in CPU, and the rate the server side could reach on this machine's
+    cores if it had them to itself, at 100% (a ceiling: a p99 bound is met well below it)."""
+    if machine is None or not requests:
+        return "  CPU: not measured (no /proc/stat)"
+    server = max(machine - own, 1e-9) / requests
+    cores = os.cpu_count()
+    return (f"  CPU per mix request: {machine / requests * 1000:.1f} ms on the machine, {own / requests * 1000:.1f} ms of it "
+            f"this driver and the receiver; the other {server * 1000:.1f} ms (web, workers, PostgreSQL, Redis) "
+            f"would fill {cores} cores at {cores / server:.0f} req/s")
+
+
 def first_errors(results, limit=5):
     return [r[2] for r in results if r[2]][:limit]
 
@@ -367,12 +399,13 @@ def main(argv=None):
             held = None
             for rate in [float(r) for r in args.steps.split(",")]:
                 baseline, _ = driver.run([BASELINE], rate, args.baseline_duration or args.step_duration)
-                results, elapsed = driver.run(REQUEST_KINDS, rate, args.step_duration)
+                results, elapsed, machine, own = run_counting_cpu(driver, REQUEST_KINDS, rate, args.step_duration)
                 rows = summarize(results, REQUEST_KINDS)
                 base = summarize(baseline, [BASELINE])[BASELINE.name]
                 ok = rows["all"][3] == 0 and rows["all"][2] < args.p99_bound
                 print_table(f"\n{rate:g} req/s for {args.step_duration:g} s (served {len(results) / elapsed:.1f}/s): "
                             f"{'held' if ok else 'NOT held'}", {**rows, BASELINE.name: base})
+                print(cpu_line(machine, own, len(results)))
                 for error in first_errors(results):
                     print(f"  error: {error}")
                 if not ok:
@@ -384,10 +417,11 @@ def main(argv=None):
         else:
             baseline, _ = driver.run([BASELINE], args.rate, args.baseline_duration or args.duration)
             delivered_before = len(receiver.requests)
-            results, elapsed = driver.run(REQUEST_KINDS, args.rate, args.duration)
+            results, elapsed, machine, own = run_counting_cpu(driver, REQUEST_KINDS, args.rate, args.duration)
             rows = summarize(results, REQUEST_KINDS)
             rows[BASELINE.name] = summarize(baseline, [BASELINE])[BASELINE.name]
             print_table(f"\n{args.rate:g} req/s for {args.duration:g} s (served {len(results) / elapsed:.1f}/s)", rows)
+            print(cpu_line(machine, own, len(results)))
             for error in first_errors(results):
                 print(f"  error: {error}")
             exit_code = 1 if rows["all"][3] else 0

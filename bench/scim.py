@@ -10,8 +10,9 @@ so a POST makes the account, the membership, the SCIM record, the audit events a
 (a webhook endpoint subscribes to every event) in the request's one transaction. Prints requests per
 second and p50/p99 latency for each case, both servers, and the ratio with its target (issue 17). The
 servers take turns in ROUNDS rounds per case, so a swing in the shared machine's speed falls on both
-sides of a ratio. On PostgreSQL the lookup is also sent to bench/scim_floor.py, the same SQL and Redis
-round trips in a bare WSGI app on the same gunicorn set-up: the most any code on this stack could do.
+sides of a ratio. On PostgreSQL the lookup and the create are also sent to bench/scim_floor.py, the same
+SQL and Redis round trips in a bare WSGI app on the same gunicorn set-up: the most any code on this
+stack could do.
 It drops and recreates every table of DATABASE_URL: point it at a scratch database.
 """
 import argparse
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -199,6 +201,44 @@ def floor_sql(app):
             "value_param": next(name for name, value in page.params.items() if value == sentinel)}
 
 
+def create_floor_statements(app, token):
+    """Every statement Orgkit sends for one POST /Users, as sent to psycopg (text, parameters, whether
+    executemany), for bench/scim_floor.py to replay with another userName and new row ids. Parameters
+    go as JSON, their types tagged; new_ids are the ids of the rows the create inserted."""
+    from psycopg.types.json import Json
+    from sqlalchemy import event
+    sentinel = "floor-create-sentinel@bench.example.com"
+    sent = []
+
+    def record(connection, cursor, statement, parameters, context, executemany):
+        sent.append([statement, parameters, executemany])
+
+    def tagged(value):
+        if isinstance(value, uuid.UUID):
+            return {"$uuid": str(value)}
+        if isinstance(value, datetime):
+            return {"$time": value.isoformat()}
+        if isinstance(value, Json):
+            return {"$json": value.obj}
+        raise TypeError(f"no tag for {type(value).__name__}")
+
+    with app.app_context():
+        engine = db.engine
+    body = json.dumps({"schemas": [USER_SCHEMA], "userName": sentinel, "active": True,
+                       "name": {"givenName": "New", "familyName": "User"}})
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = app.test_client().post("/scim/v2/Users", data=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    if response.status_code != 201:
+        raise SystemExit(f"the create recorded for the floor answered {response.status_code}")
+    new_ids = [str(row["id"]) for statement, parameters, many in sent if statement.startswith("INSERT")
+               for row in (parameters if many else [parameters])]
+    return {"sentinel": sentinel, "new_ids": new_ids, "statements": json.dumps(sent, default=tagged)}
+
+
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 # (case, Orgkit at least this many times the peer's requests per second): issue 17's targets.
 TARGETS = {"filter userName eq": 1.5, "page of 100 at the start": 10, "page of 100 at the end": 10, "POST /Users": 0.3}
@@ -221,6 +261,7 @@ def run(users=10_000, requests=300):
     floor = None
     if os.environ["DATABASE_URL"].startswith("postgresql"):
         floor = start_gunicorn("bench.scim_floor:app", {"SCIM_FLOOR_SQL": json.dumps(floor_sql(app), default=str),
+                                                        "SCIM_FLOOR_CREATE": json.dumps(create_floor_statements(app, token)),
                                                         "SCIM_FLOOR_NAMESPACE": app.config["REDIS_NAMESPACE"]})
     results = []
     print(f"SCIM bench: {users} users, {requests} requests per case, one keep-alive client; Orgkit in one gunicorn "
@@ -231,8 +272,8 @@ def run(users=10_000, requests=300):
         for name, method, path_fn, body_fn in cases:
             ours_path, peer_path = (lambda i, f=path_fn: "/scim/v2" + f(i)), (lambda i, f=path_fn: "/v2" + f(i))
             servers = [(port, method, ours_path, body_fn), (peer_port, method, peer_path, body_fn)]
-            if floor is not None and name == "filter userName eq":
-                servers.append((floor[1], method, ours_path, None))
+            if floor is not None and name in ("filter userName eq", "POST /Users"):
+                servers.append((floor[1], method, ours_path, body_fn))
             for server_port, *request in servers:  # warm up
                 measure(server_port, token, *request[:2], min(20, requests), request[2], first=requests)
             ours, theirs, *bare = in_turns(servers, requests)

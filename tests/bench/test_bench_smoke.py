@@ -37,3 +37,4 @@ def test_load_bench_runs_for_a_few_seconds(tmp_path):
     for kind in ("page view", "htmx fragment", "scim", "api", "baseline: GET /healthz"):
         assert kind in result.stdout
     assert "webhooks delivered for the run's" in result.stdout
+    assert "CPU per mix request:" in result.stdout and "would fill" in result.stdout
