@@ -18,6 +18,7 @@ def test_static_urls_carry_a_fingerprint_and_are_cached_for_a_year(client):
         assert response.status_code == 200
         assert response.cache_control.max_age == 365 * 24 * 3600 and response.cache_control.public
         assert "immutable" in response.headers["Cache-Control"] and "no-cache" not in response.headers["Cache-Control"]
+        response.close()  # a static file is streamed from an open file
 
 
 @pytest.mark.parametrize("query", ["", "?v=000000000000"])

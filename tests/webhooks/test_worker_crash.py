@@ -26,8 +26,10 @@ MESSAGES = 30
 def start_worker(*args, **env):
     environment = dict(os.environ, SECRET_KEY=current_app.config["SECRET_KEY"], EGRESS_ALLOWLIST="127.0.0.1/32", EGRESS_ALLOW_HTTP="true",
                        WEBHOOK_ENDPOINT_CONCURRENCY="4", LOG_LEVEL="WARNING", **env)
-    return subprocess.Popen([sys.executable, "worker.py", *args], cwd=ROOT, env=environment,
-                            stdout=subprocess.DEVNULL, stderr=open(os.environ.get("WORKER_LOG", os.devnull), "a"))
+    # The child keeps its own copy of the log's descriptor: this process's can close at once.
+    with open(os.environ.get("WORKER_LOG", os.devnull), "a") as log:
+        return subprocess.Popen([sys.executable, "worker.py", *args], cwd=ROOT, env=environment,
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 @pytest.mark.slow
